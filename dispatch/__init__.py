@@ -1,0 +1,1 @@
+"""SIO dispatch: the domain (no Flask, no Redis)."""

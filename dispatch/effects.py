@@ -1,0 +1,34 @@
+"""Work the domain asks for after its transaction commits.
+
+Domain functions return these instead of enqueueing: ``dispatch/`` knows no
+Redis, and nothing is enqueued before the rows it points at are committed
+(STYLE, mistake 5). The web and worker layers hand them to ``workers.queue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    call_id: int
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunWave:
+    """Start wave number ``wave + 1`` of the request if it is still at ``wave`` when due."""
+
+    request_id: int
+    wave: int
+    at: datetime | None = None
+
+
+Effect = SendMessage | PlaceCall | RunWave

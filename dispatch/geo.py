@@ -1,0 +1,110 @@
+"""Communes and postcodes: loading the open data, resolving a zone, distances.
+
+A zone is a commune (INSEE code); a postcode is an alias for the communes it
+covers (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from models import Commune, Postcode
+
+COMMUNES_CSV = Path(__file__).resolve().parent / "data" / "communes.csv"
+EARTH_RADIUS_KM = 6371.0
+
+
+@dataclass(frozen=True)
+class Place:
+    insee: str
+    name: str
+    department: str
+    lat: float
+    lon: float
+
+
+def load_communes(session: Session, path: Path = COMMUNES_CSV) -> int:
+    """Fill the communes and postcodes tables from the CSV when they are empty.
+
+    Returns the number of communes inserted (0 when already loaded).
+    """
+    if session.scalar(select(func.count()).select_from(Commune)):
+        return 0
+    communes: dict[str, dict] = {}
+    pairs: list[dict] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            communes.setdefault(
+                row["insee"],
+                {
+                    "insee": row["insee"],
+                    "name": row["name"],
+                    "department": row["department"],
+                    "lat": float(row["lat"]),
+                    "lon": float(row["lon"]),
+                },
+            )
+            pairs.append({"postcode": row["postcode"], "insee": row["insee"]})
+    session.execute(insert(Commune), list(communes.values()))
+    session.execute(insert(Postcode), pairs)
+    return len(communes)
+
+
+def communes_for_postcode(session: Session, postcode: str) -> list[Place]:
+    """The communes a postcode covers, by name; empty when the postcode is unknown."""
+    rows = session.scalars(
+        select(Commune).join(Postcode, Postcode.insee == Commune.insee).where(Postcode.postcode == postcode)
+    ).all()
+    return sorted((_place(c) for c in rows), key=lambda p: p.name)
+
+
+def commune(session: Session, insee: str) -> Place | None:
+    row = session.get(Commune, insee)
+    return _place(row) if row else None
+
+
+def is_known_postcode(session: Session, postcode: str) -> bool:
+    return session.scalar(select(Postcode.insee).where(Postcode.postcode == postcode).limit(1)) is not None
+
+
+def postcodes_of(session: Session, insee: str) -> list[str]:
+    return sorted(session.scalars(select(Postcode.postcode).where(Postcode.insee == insee)).all())
+
+
+def distance_km(a: Place, b: Place) -> float:
+    """Great-circle distance between two communes' points."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+
+
+def communes_within(session: Session, centres: list[Place], radius_km: float) -> dict[str, float]:
+    """Communes within ``radius_km`` of any centre: INSEE code → distance to the nearest centre.
+
+    A bounding box narrows the rows in SQL; the exact distance is computed here.
+    """
+    result: dict[str, float] = {}
+    for centre in centres:
+        dlat = radius_km / 111.0
+        dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
+        rows = session.scalars(
+            select(Commune).where(
+                Commune.lat.between(centre.lat - dlat, centre.lat + dlat),
+                Commune.lon.between(centre.lon - dlon, centre.lon + dlon),
+            )
+        ).all()
+        for row in rows:
+            d = distance_km(centre, _place(row))
+            if d <= radius_km and d < result.get(row.insee, math.inf):
+                result[row.insee] = d
+    return result
+
+
+def _place(row: Commune) -> Place:
+    return Place(row.insee, row.name, row.department, row.lat, row.lon)

@@ -1,0 +1,80 @@
+"""Phone numbers: the one place where typed numbers become E.164 (DESIGN §3, STYLE).
+
+Everything that enters the system (CSV, API, IVR digits, SMS text, Twilio's
+``From``) goes through :func:`normalize_phone`; only its ``e164`` is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+class PhoneError(ValueError):
+    """A number that cannot be used; the message is French, fit for a user."""
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    is_mobile: bool
+
+    @property
+    def national(self) -> str:
+        """``06 12 34 56 78`` for display and speech."""
+        return phonenumbers.format_number(phonenumbers.parse(self.e164), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def normalize_phone(text: str | None, *, region: str = "FR") -> Phone:
+    """Parse French input (``06 12 34 56 78``, ``+33 6…``, ``0033…``, dots, dashes) to E.164.
+
+    Raises :class:`PhoneError` with a French reason when the number is empty,
+    unreadable or not a valid number.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        raise PhoneError("numéro manquant")
+    if len(raw) > 40:
+        raise PhoneError("numéro trop long")
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise PhoneError(f"numéro illisible : {raw!r}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"numéro invalide : {raw!r}")
+    number_type = phonenumbers.number_type(number)
+    return Phone(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        is_mobile=number_type in _MOBILE_TYPES,
+    )
+
+
+def try_normalize(text: str | None) -> str | None:
+    """The E.164 form, or None when the text is not a valid number."""
+    try:
+        return normalize_phone(text).e164
+    except PhoneError:
+        return None
+
+
+def mask(e164: str | None) -> str:
+    """``+33612****78``: what logs may show of a number."""
+    if not e164:
+        return "-"
+    return e164[:-6] + "****" + e164[-2:] if len(e164) > 6 else "****"
+
+
+def find_phone_numbers(text: str) -> list[str]:
+    """Every valid French phone number written inside free text, as E.164, in order."""
+    found = []
+    for match in phonenumbers.PhoneNumberMatcher(text, "FR"):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if e164 not in found:
+            found.append(e164)
+    return found

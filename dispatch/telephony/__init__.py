@@ -1,0 +1,96 @@
+"""The telephony port (DESIGN §8): send a text, place a call, and the outcomes callers act on.
+
+The rest of the service talks to :class:`Telephony` only; :func:`make_telephony` picks the
+adapter (real Twilio REST or the network-free simulator) from ``settings.telephony``. Errors are
+sorted by what the caller must do, not by provider detail:
+
+- :class:`OptedOut`: the recipient replied STOP; mark the nurse opted out, never retry.
+- :class:`InvalidNumber`: the number cannot receive this (invalid, landline, region blocked);
+  the offer failed, never retry.
+- :class:`TransientError`: network trouble or provider overload that outlived the adapter's own
+  retries; the job should run again later.
+- :class:`TelephonyError` itself: any other refusal (bad credentials, bad sender...); permanent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dispatch.config import Settings
+
+__all__ = [
+    "InvalidNumber",
+    "OptedOut",
+    "Sent",
+    "Telephony",
+    "TelephonyError",
+    "TransientError",
+    "make_telephony",
+]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the provider answered when it accepted a text or a call."""
+
+    sid: str
+    #: The provider's initial status, e.g. "queued" (or "accepted" through a Messaging Service).
+    status: str
+
+
+class TelephonyError(Exception):
+    """The provider refused or could not be reached. Permanent unless a subclass says otherwise."""
+
+    def __init__(self, message: str, code: int | None = None, *, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        #: The provider's error code (Twilio's 2xxxx numbers), when it gave one.
+        self.code = code
+        #: The HTTP status of the provider's answer, when there was one.
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" if self.code is not None else self.message
+
+
+class OptedOut(TelephonyError):
+    """Twilio 21610: the recipient replied STOP to this sender."""
+
+
+class InvalidNumber(TelephonyError):
+    """The number cannot be reached this way: invalid, not a mobile, region not enabled..."""
+
+
+class TransientError(TelephonyError):
+    """Network error, timeout, or 429/5xx that outlived the retries: try again later."""
+
+
+class Telephony(Protocol):
+    """The port. Numbers are E.164; the URLs are absolute public URLs of this service."""
+
+    def send_sms(self, to: str, body: str, status_callback: str) -> Sent:
+        """Send one text; ``status_callback`` receives the delivery status updates."""
+        ...
+
+    def place_call(self, to: str, url: str, status_callback: str, *, machine_detection: bool = False) -> Sent:
+        """Place one call that plays the TwiML served at ``url``."""
+        ...
+
+
+def make_telephony(settings: Settings) -> Telephony:
+    """Build the adapter named by ``settings.telephony`` ("twilio" or "simulator").
+
+    Adapters are imported here, not at module level, so that importing the port costs nothing
+    and the simulator never loads the Twilio SDK.
+    """
+    if settings.telephony == "twilio":
+        from dispatch.telephony.twilio_adapter import TwilioTelephony
+
+        return TwilioTelephony(settings)
+    if settings.telephony == "simulator":
+        from dispatch.telephony.simulator import SimulatorTelephony
+
+        return SimulatorTelephony(settings)
+    raise ValueError(f"unknown telephony adapter {settings.telephony!r}: expected 'twilio' or 'simulator'")

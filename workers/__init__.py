@@ -1,0 +1,1 @@
+"""RQ jobs, the queue, the worker entry point and the sweeper."""

@@ -1,0 +1,69 @@
+"""The one RQ queue, and turning the domain's effects into jobs after a commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+from dispatch.config import Settings
+from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
+
+log = logging.getLogger(__name__)
+QUEUE_NAME = "sio"
+_CONNECTIONS: dict[str, Redis] = {}
+
+
+def redis_url(settings: Settings) -> str:
+    """REDIS_URL, or the embedded server's socket in the instance folder (started by ``sio run``)."""
+    return settings.redis_url or f"unix://{settings.instance_path / 'redis.sock'}"
+
+
+def redis_connection(settings: Settings) -> Redis:
+    url = redis_url(settings)
+    if url not in _CONNECTIONS:
+        # Short timeouts: a webhook must answer even when Redis is down (DESIGN §10).
+        _CONNECTIONS[url] = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+    return _CONNECTIONS[url]
+
+
+def get_queue(settings: Settings) -> Queue:
+    return Queue(QUEUE_NAME, connection=redis_connection(settings))
+
+
+# Jobs retry on errors (a Twilio outage, a database restart); the sweeper is the last resort.
+JOB_RETRY = Retry(max=5, interval=[5, 15, 60, 120, 300])
+
+
+def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
+    """Enqueue each effect as a job. Call only after the commit that wrote what they point at.
+
+    Returns False when Redis could not take them: the work is in the database and the
+    sweeper will enqueue it again, so a webhook answers normally.
+    """
+    from workers import jobs
+
+    queue = get_queue(settings)
+    try:
+        for effect in effects:
+            if isinstance(effect, SendMessage):
+                queue.enqueue(jobs.send_message, effect.message_id, retry=JOB_RETRY)
+            elif isinstance(effect, PlaceCall):
+                _at(queue, effect.at, jobs.place_call, effect.call_id)
+            elif isinstance(effect, RunWave):
+                _at(queue, effect.at, jobs.run_wave, effect.request_id, effect.wave)
+    except RedisError as err:
+        log.warning("workers.queue: Redis unavailable (%s); the sweeper will pick the work up", err)
+        return False
+    return True
+
+
+def _at(queue: Queue, at: datetime | None, func, *args) -> None:
+    if at is None or at <= datetime.now(UTC):
+        queue.enqueue(func, *args, retry=JOB_RETRY)
+    else:
+        queue.enqueue_at(at, func, *args, retry=JOB_RETRY)
