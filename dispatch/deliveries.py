@@ -1,0 +1,64 @@
+"""Recording texts that came in, and the delivery statuses of texts that went out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch.effects import Effect
+from dispatch.phones import mask
+from dispatch.timeline import record
+from dispatch.waves import offer_failed
+from models import CareRequest, Message, Nurse, Offer
+
+# Statuses only move forward; a late "sent" after "delivered" is ignored.
+_RANK = {"queued": 0, "accepted": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 4, "failed": 4,
+         "canceled": 4, "read": 3}
+FAILED = ("undelivered", "failed")
+OPTED_OUT_CODES = (21610,)
+
+
+def record_inbound(session: Session, sid: str, sender: str | None, to: str, body: str, reply: str | None,
+                   now: datetime) -> None:
+    """Keep the incoming text and the TwiML answer in the messages table (timeline, simulator)."""
+    nurse = session.scalar(select(Nurse).where(Nurse.phone == sender)) if sender else None
+    session.add(Message(sid=sid or None, direction="in", kind="inbound", from_phone=sender, to_phone=to, body=body,
+                        status="received", nurse_id=nurse.id if nurse else None, created_at=now))
+    if reply:
+        session.add(Message(direction="out", kind="reply", from_phone=to, to_phone=sender, body=reply, status="sent",
+                            nurse_id=nurse.id if nurse else None, created_at=now, sent_at=now))
+    if nurse is not None:
+        record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])
+
+
+def record_status(session: Session, message_id: int | None, sid: str, status: str, code: int | None,
+                  now: datetime) -> list[Effect]:
+    """Apply a status callback: the message's status, the offer's fate, the timeline."""
+    message = session.get(Message, message_id) if message_id else None
+    if message is None and sid:
+        message = session.scalar(select(Message).where(Message.sid == sid))
+    if message is None or message.direction != "out":
+        return []
+    if _RANK.get(status, -1) <= _RANK.get(message.status, 0) and status not in FAILED:
+        return []
+    message.status = status
+    if code:
+        message.error_code = code
+    request = session.get(CareRequest, message.request_id) if message.request_id else None
+    nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
+    if status in FAILED and nurse is not None and code in OPTED_OUT_CODES and nurse.opted_out_at is None:
+        nurse.opted_out_at = now
+        record(session, None, "nurse_opted_out", now, nurse=nurse, code=code)
+    if request is not None:
+        record(session, request, "delivery", now, actor="Twilio", nurse=nurse, status=status, code=code,
+               kind=message.kind, to=None if nurse else mask(message.to_phone))
+    offer = session.get(Offer, message.offer_id) if message.offer_id else None
+    if offer is None:
+        return []
+    if status == "delivered" and offer.status == "sent":
+        offer.status = "delivered"
+    if status in FAILED:
+        return offer_failed(session, offer, now, code, f"SMS {status}")
+    return []
