@@ -12,6 +12,7 @@ from dispatch import geo
 from dispatch.config import Settings
 from dispatch.phones import PhoneError, normalize_phone
 from dispatch.requests import NewRequest
+from dispatch.sanitize import clean_text
 from dispatch.vocab import CARE_TYPES
 from models import Requester
 
@@ -30,7 +31,7 @@ def _text(body: dict, key: str) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise TypeError
-    return value.strip() or None
+    return clean_text(value.strip(), 100_000) or None
 
 
 def parse_new_request(session: Session, settings: Settings, body: dict[str, Any], requester: Requester,

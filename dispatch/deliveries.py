@@ -53,7 +53,7 @@ def record_status(session: Session, message_id: int | None, sid: str, status: st
         record(session, None, "nurse_opted_out", now, nurse=nurse, code=code)
     if request is not None:
         record(session, request, "delivery", now, actor="Twilio", nurse=nurse, status=status, code=code,
-               kind=message.kind, to=None if nurse else mask(message.to_phone))
+               text=message.kind, to=None if nurse else mask(message.to_phone))
     offer = session.get(Offer, message.offer_id) if message.offer_id else None
     if offer is None:
         return []

@@ -136,7 +136,7 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
                 return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
             if message.request_id:
                 record(session, session.get(CareRequest, message.request_id), "sms_failed", now,
-                       to=mask(to), code=err.code, kind=message.kind)
+                       to=mask(to), code=err.code, text=message.kind)
             return []
     with session.begin():
         message = session.get(Message, message_id)
@@ -148,7 +148,7 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
             record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
         elif message.request_id:
             record(session, session.get(CareRequest, message.request_id), "sms_sent", now, to=mask(message.to_phone),
-                   kind=message.kind)
+                   text=message.kind)
     return []
 
 

@@ -15,5 +15,5 @@ def first_time(session: Session, key: str) -> bool:
     the transaction stays usable.
     """
     dialect = postgresql if is_postgres(session) else sqlite
-    result = session.execute(dialect.insert(WebhookReceipt).values(key=key[:160]).on_conflict_do_nothing())
-    return result.rowcount == 1
+    statement = dialect.insert(WebhookReceipt).values(key=key[:160]).on_conflict_do_nothing()
+    return session.execute(statement.returning(WebhookReceipt.key)).scalar() is not None

@@ -75,6 +75,7 @@ def _target_offer(session: Session, settings: Settings, nurse: Nurse, command: N
         .limit(1)
     )
     if recent is not None and recent.status == "taken" and verb == "OUI":
+        record(session, recent.request, "late_yes", now, actor=nurse_actor(nurse), nurse=nurse)
         return Outcome(texts.late_yes(name, recent.request.reference))
     return Outcome(texts.no_pending_offer(name))
 

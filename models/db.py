@@ -6,8 +6,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """An engine with the settings both databases need to behave alike."""
+def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
+    """An engine with the settings both databases need to behave alike.
+
+    ``sqlite_immediate=False`` gives plain deferred transactions: for observers (tests,
+    reports) that only read and must never hold the write lock between statements.
+    """
     if url.startswith("sqlite"):
         # Several threads (gunicorn, test threads) share the file; wait on locks instead of failing.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -27,7 +31,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -111,10 +111,16 @@ def settings(app):
 
 @pytest.fixture
 def session(app):
-    """A session on the app's database; committed work is visible to the app."""
-    s = app.extensions["sio"].sessionmaker()
+    """A session on the app's database; committed work is visible to the app.
+
+    On SQLite its transactions are deferred, so a test that reads between two requests
+    never holds the write lock the app's own (immediate) transactions need.
+    """
+    engine = make_engine(app.extensions["sio"].settings.database_url, sqlite_immediate=False)
+    s = make_sessionmaker(engine)()
     yield s
     s.close()
+    engine.dispose()
 
 
 @pytest.fixture

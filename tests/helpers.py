@@ -34,3 +34,25 @@ def make_requester(session, name: str = "Ehpad Les Tilleuls", kind: str = "ehpad
     session.add(requester)
     session.flush()
     return requester
+
+
+def run_jobs(settings, rounds: int = 10) -> None:
+    """Run every due job (and jobs those jobs enqueue) with a real RQ worker in burst mode."""
+    from rq import SimpleWorker
+
+    from workers.queue import get_queue, redis_connection
+
+    queue = get_queue(settings)
+    for _ in range(rounds):
+        SimpleWorker([queue], connection=redis_connection(settings)).work(burst=True, with_scheduler=True,
+                                                                         logging_level="WARNING")
+        if queue.count == 0:
+            return
+
+
+def sms(client, sender: str, body: str, sid: str | None = None):
+    """A nurse's or requester's text arriving on the single number."""
+    import uuid
+
+    return post_signed(client, "/webhooks/sms", {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": sender,
+                                                 "To": "+33900000000", "Body": body})

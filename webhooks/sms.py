@@ -16,6 +16,7 @@ from dispatch.deliveries import record_inbound, record_status
 from dispatch.inbound import handle_sms
 from dispatch.phones import try_normalize
 from dispatch.receipts import first_time
+from webhooks.forms import field
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
 from workers.queue import enqueue
@@ -27,9 +28,7 @@ MAX_BODY = 1600
 @bp.post("/sms")
 @twilio_only
 def incoming_sms():
-    sid = request.form.get("MessageSid", "")[:64]
-    sender = try_normalize(request.form.get("From", "")[:40])
-    body = request.form.get("Body", "")[:MAX_BODY]
+    sid, sender, body = field("MessageSid"), try_normalize(field("From", 40)), field("Body", MAX_BODY)
     settings, session, now = services().settings, db(), utcnow()
     response = MessagingResponse()
     with session.begin():
@@ -46,9 +45,7 @@ def incoming_sms():
 @bp.post("/sms/status")
 @twilio_only
 def sms_status():
-    sid = request.form.get("MessageSid", "")[:64]
-    status = request.form.get("MessageStatus", "")[:20]
-    code = request.form.get("ErrorCode", "")
+    sid, status, code = field("MessageSid"), field("MessageStatus", 20), field("ErrorCode", 10)
     message_id = request.args.get("m", type=int)
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
