@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from dispatch.app import db, services
 from dispatch.api_input import parse_new_request
+from dispatch.app import db, services
 from dispatch.clock import utcnow
 from dispatch.requests import cancel_request, create_request, find_request, timeline
 from dispatch.tokens import requester_for_token

@@ -34,8 +34,9 @@ def _text(body: dict, key: str) -> str | None:
     return clean_text(value.strip(), 100_000) or None
 
 
-def parse_new_request(session: Session, settings: Settings, body: dict[str, Any], requester: Requester,
-                      now: datetime) -> tuple[NewRequest | None, dict[str, str]]:
+def parse_new_request(
+    session: Session, settings: Settings, body: dict[str, Any], requester: Requester, now: datetime
+) -> tuple[NewRequest | None, dict[str, str]]:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for key in ("postcode", "insee", "care_type", "start_at", "usual_nurse_phone", "callback_phone", "notes"):
@@ -110,9 +111,18 @@ def parse_new_request(session: Session, settings: Settings, body: dict[str, Any]
     if errors:
         return None, errors
     return (
-        NewRequest(channel="api", care_type=care_type, postcode=postcode if not insee else (postcode or None),
-                   insee=insee, start_at=start_at, has_start_time=has_time, urgent=urgent,
-                   callback_phone=phones["callback_phone"], usual_nurse_phone=phones.get("usual_nurse_phone"),
-                   notes=notes, requester=requester),
+        NewRequest(
+            channel="api",
+            care_type=care_type,
+            postcode=postcode if not insee else (postcode or None),
+            insee=insee,
+            start_at=start_at,
+            has_start_time=has_time,
+            urgent=urgent,
+            callback_phone=phones["callback_phone"],
+            usual_nurse_phone=phones.get("usual_nurse_phone"),
+            notes=notes,
+            requester=requester,
+        ),
         {},
     )

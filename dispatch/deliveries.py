@@ -14,27 +14,60 @@ from dispatch.waves import offer_failed
 from models import CareRequest, Message, Nurse, Offer
 
 # Statuses only move forward; a late "sent" after "delivered" is ignored.
-_RANK = {"queued": 0, "accepted": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 4, "failed": 4,
-         "canceled": 4, "read": 3}
+_RANK = {
+    "queued": 0,
+    "accepted": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+    "read": 3,
+}
 FAILED = ("undelivered", "failed")
 OPTED_OUT_CODES = (21610,)
 
 
-def record_inbound(session: Session, sid: str, sender: str | None, to: str, body: str, reply: str | None,
-                   now: datetime) -> None:
+def record_inbound(
+    session: Session, sid: str, sender: str | None, to: str, body: str, reply: str | None, now: datetime
+) -> None:
     """Keep the incoming text and the TwiML answer in the messages table (timeline, simulator)."""
     nurse = session.scalar(select(Nurse).where(Nurse.phone == sender)) if sender else None
-    session.add(Message(sid=sid or None, direction="in", kind="inbound", from_phone=sender, to_phone=to, body=body,
-                        status="received", nurse_id=nurse.id if nurse else None, created_at=now))
+    session.add(
+        Message(
+            sid=sid or None,
+            direction="in",
+            kind="inbound",
+            from_phone=sender,
+            to_phone=to,
+            body=body,
+            status="received",
+            nurse_id=nurse.id if nurse else None,
+            created_at=now,
+        )
+    )
     if reply:
-        session.add(Message(direction="out", kind="reply", from_phone=to, to_phone=sender, body=reply, status="sent",
-                            nurse_id=nurse.id if nurse else None, created_at=now, sent_at=now))
+        session.add(
+            Message(
+                direction="out",
+                kind="reply",
+                from_phone=to,
+                to_phone=sender,
+                body=reply,
+                status="sent",
+                nurse_id=nurse.id if nurse else None,
+                created_at=now,
+                sent_at=now,
+            )
+        )
     if nurse is not None:
         record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])
 
 
-def record_status(session: Session, message_id: int | None, sid: str, status: str, code: int | None,
-                  now: datetime) -> list[Effect]:
+def record_status(
+    session: Session, message_id: int | None, sid: str, status: str, code: int | None, now: datetime
+) -> list[Effect]:
     """Apply a status callback: the message's status, the offer's fate, the timeline."""
     message = session.get(Message, message_id) if message_id else None
     if message is None and sid:
@@ -52,8 +85,18 @@ def record_status(session: Session, message_id: int | None, sid: str, status: st
         nurse.opted_out_at = now
         record(session, None, "nurse_opted_out", now, nurse=nurse, code=code)
     if request is not None:
-        record(session, request, "delivery", now, actor="Twilio", nurse=nurse, status=status, code=code,
-               text=message.kind, to=None if nurse else mask(message.to_phone))
+        record(
+            session,
+            request,
+            "delivery",
+            now,
+            actor="Twilio",
+            nurse=nurse,
+            status=status,
+            code=code,
+            text=message.kind,
+            to=None if nurse else mask(message.to_phone),
+        )
     offer = session.get(Offer, message.offer_id) if message.offer_id else None
     if offer is None:
         return []

@@ -29,7 +29,8 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
     now_local = now.astimezone(settings.timezone)
     sms = parse_requester_sms(body, now_local, lambda code: geo.is_known_postcode(session, code))
     requester = session.scalar(
-        select(Requester).join(RequesterPhone, RequesterPhone.requester_id == Requester.id)
+        select(Requester)
+        .join(RequesterPhone, RequesterPhone.requester_id == Requester.id)
         .where(RequesterPhone.phone == sender)
     )
     if sms.kind == "cancel":
@@ -38,19 +39,30 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         return Outcome(texts.requester_usage(name))
     start_local, has_time = resolve_start(sms, now_local)
     request, effects = create_request(
-        session, settings,
-        NewRequest(channel="sms", care_type=sms.care_type, postcode=sms.postcode, callback_phone=sender,
-                   usual_nurse_phone=sms.usual_nurse_phone, notes=body[:1000], requester=requester,
-                   start_at=start_local, has_start_time=has_time),
+        session,
+        settings,
+        NewRequest(
+            channel="sms",
+            care_type=sms.care_type,
+            postcode=sms.postcode,
+            callback_phone=sender,
+            usual_nurse_phone=sms.usual_nurse_phone,
+            notes=body[:1000],
+            requester=requester,
+            start_at=start_local,
+            has_start_time=has_time,
+        ),
         now,
     )
-    reply = texts.requester_ack(name, request.reference, commune_name(session, request), request.care_type,
-                                start_local, has_time, now_local)
+    reply = texts.requester_ack(
+        name, request.reference, commune_name(session, request), request.care_type, start_local, has_time, now_local
+    )
     return Outcome(reply, effects)
 
 
-def _cancel(session: Session, settings: Settings, sender: str, requester: Requester | None, reference: str | None,
-            now: datetime) -> Outcome:
+def _cancel(
+    session: Session, settings: Settings, sender: str, requester: Requester | None, reference: str | None, now: datetime
+) -> Outcome:
     """ANNULER <ref>: only a request taken from this number (or this requester's numbers)."""
     query = select(CareRequest).where(CareRequest.reference == (reference or ""))
     owners = [CareRequest.callback_phone == sender]

@@ -84,7 +84,12 @@ def _eligible_nurses(request: CareRequest, now: datetime, today):
 
 
 def rank_candidates(
-    session: Session, request: CareRequest, now: datetime, local_moment: datetime, *, limit: int,
+    session: Session,
+    request: CareRequest,
+    now: datetime,
+    local_moment: datetime,
+    *,
+    limit: int,
     radius_steps: tuple[int, ...] = (0,),
 ) -> list[Candidate]:
     """Up to ``limit`` nurses to offer next, nearest step first, fairest first within a step.
@@ -113,8 +118,9 @@ def rank_candidates(
             continue
         zone_match = select(NurseZone.nurse_id).where(NurseZone.insee.in_(list(distances)))
         rows = session.execute(
-            select(Nurse.id, Nurse.availability, accepted_30d.label("acc"), last_offer.label("last"))
-            .where(Nurse.id.in_(zone_match), *_eligible_nurses(request, now, today))
+            select(Nurse.id, Nurse.availability, accepted_30d.label("acc"), last_offer.label("last")).where(
+                Nurse.id.in_(zone_match), *_eligible_nurses(request, now, today)
+            )
         ).all()
         if not rows:
             continue

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.effects import Effect, PlaceCall, SendMessage
 from dispatch.phones import mask
-from dispatch.telephony import InvalidNumber, OptedOut, Telephony, TelephonyError, TransientError
+from dispatch.telephony import OptedOut, Telephony, TelephonyError, TransientError
 from dispatch.timeline import record
 from dispatch.vocab import ACCEPTING_STATUSES
 from models import Call, CareRequest, Message, Nurse, Offer
@@ -76,12 +76,24 @@ def queue_sms(
 
 
 def queue_call(
-    session: Session, to: str, purpose: str, now: datetime, *, request: CareRequest | None, attempt: int = 1,
+    session: Session,
+    to: str,
+    purpose: str,
+    now: datetime,
+    *,
+    request: CareRequest | None,
+    attempt: int = 1,
     at: datetime | None = None,
 ) -> PlaceCall:
     call = Call(
-        direction="out", purpose=purpose, to_phone=to, status="queued", attempt=attempt,
-        request_id=request.id if request else None, send_after=at or now, created_at=now,
+        direction="out",
+        purpose=purpose,
+        to_phone=to,
+        status="queued",
+        attempt=attempt,
+        request_id=request.id if request else None,
+        send_after=at or now,
+        created_at=now,
     )
     session.add(call)
     session.flush()
@@ -93,7 +105,10 @@ def _claim(session: Session, model, row_id: int, now: datetime) -> bool:
         update(model)
         .where(
             model.id == row_id,
-            or_(model.status == "queued", (model.status.in_(("sending", "placing"))) & (model.claimed_at < now - CLAIM_TIMEOUT)),
+            or_(
+                model.status == "queued",
+                (model.status.in_(("sending", "placing"))) & (model.claimed_at < now - CLAIM_TIMEOUT),
+            ),
         )
         .values(status="sending" if model is Message else "placing", claimed_at=now)
     )
@@ -135,8 +150,15 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
             if message.offer_id:
                 return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
             if message.request_id:
-                record(session, session.get(CareRequest, message.request_id), "sms_failed", now,
-                       to=mask(to), code=err.code, text=message.kind)
+                record(
+                    session,
+                    session.get(CareRequest, message.request_id),
+                    "sms_failed",
+                    now,
+                    to=mask(to),
+                    code=err.code,
+                    text=message.kind,
+                )
             return []
     with session.begin():
         message = session.get(Message, message_id)
@@ -147,8 +169,14 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
                 offer.status, offer.sent_at = "sent", now
             record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
         elif message.request_id:
-            record(session, session.get(CareRequest, message.request_id), "sms_sent", now, to=mask(message.to_phone),
-                   text=message.kind)
+            record(
+                session,
+                session.get(CareRequest, message.request_id),
+                "sms_sent",
+                now,
+                to=mask(message.to_phone),
+                text=message.kind,
+            )
     return []
 
 
@@ -180,6 +208,13 @@ def place_call(session: Session, telephony: Telephony, urls: Urls, call_id: int,
         call = session.get(Call, call_id)
         call.sid, call.status = placed.sid, "initiated"
         if call.request_id:
-            record(session, session.get(CareRequest, call.request_id), "call_placed", now, purpose=call.purpose,
-                   attempt=call.attempt, to=mask(to))
+            record(
+                session,
+                session.get(CareRequest, call.request_id),
+                "call_placed",
+                now,
+                purpose=call.purpose,
+                attempt=call.attempt,
+                to=mask(to),
+            )
     return []

@@ -80,8 +80,9 @@ def _target_offer(session: Session, settings: Settings, nurse: Nurse, command: N
     return Outcome(texts.no_pending_offer(name))
 
 
-def accept(session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime, *,
-           actor: str | None = None) -> Outcome:
+def accept(
+    session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime, *, actor: str | None = None
+) -> Outcome:
     """Her yes: the one guarded UPDATE decides whether she is first."""
     name, request = settings.sio_name, offer.request
     if request.accepted_nurse_id == nurse.id and request.status in ("accepted", "confirmed"):
@@ -89,8 +90,14 @@ def accept(session: Session, settings: Settings, nurse: Nurse, offer: Offer, now
     won = session.execute(
         update(CareRequest)
         .where(CareRequest.id == request.id, CareRequest.status.in_(ACCEPTING_STATUSES))
-        .values(status="accepted", accepted_nurse_id=nurse.id, accepted_at=now, next_wave_at=None,
-                needs_attention=False, attention_reason=None)
+        .values(
+            status="accepted",
+            accepted_nurse_id=nurse.id,
+            accepted_at=now,
+            next_wave_at=None,
+            needs_attention=False,
+            attention_reason=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:
@@ -111,12 +118,27 @@ def _details_args(session: Session, settings: Settings, request: CareRequest, no
     requester = request.requester.name if request.requester else ""
     phone = normalize_phone(request.callback_phone).national if request.callback_phone else "-"
     link = details_link(settings, request.reference, now)
-    return (settings.sio_name, request.reference, commune_name(session, request), request.care_type, requester,
-            phone, link)
+    return (
+        settings.sio_name,
+        request.reference,
+        commune_name(session, request),
+        request.care_type,
+        requester,
+        phone,
+        link,
+    )
 
 
-def close_other_offers(session: Session, settings: Settings, request: CareRequest, now: datetime, text,
-                       *, keep: Offer | None = None, new_status: str = "taken") -> list[Effect]:
+def close_other_offers(
+    session: Session,
+    settings: Settings,
+    request: CareRequest,
+    now: datetime,
+    text,
+    *,
+    keep: Offer | None = None,
+    new_status: str = "taken",
+) -> list[Effect]:
     """Every other offer still awaiting an answer is closed; those already texted get ``text``."""
     effects: list[Effect] = []
     for other in session.scalars(select(Offer).where(Offer.request_id == request.id, Offer.status.in_(AWAITING))):
@@ -125,8 +147,17 @@ def close_other_offers(session: Session, settings: Settings, request: CareReques
         was_sent = other.status != "pending"
         other.status = new_status if was_sent else "withdrawn"
         if was_sent:
-            effects.append(queue_sms(session, other.nurse.phone, text(settings.sio_name, request.reference), now,
-                                     kind="notice", request=request, nurse=other.nurse))
+            effects.append(
+                queue_sms(
+                    session,
+                    other.nurse.phone,
+                    text(settings.sio_name, request.reference),
+                    now,
+                    kind="notice",
+                    request=request,
+                    nurse=other.nurse,
+                )
+            )
     return effects
 
 
@@ -156,8 +187,11 @@ def withdraw(session: Session, settings: Settings, nurse: Nurse, reference: str 
     request = requests[0]
     moved = session.execute(
         update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status.in_(("accepted", "confirmed")),
-               CareRequest.accepted_nurse_id == nurse.id)
+        .where(
+            CareRequest.id == request.id,
+            CareRequest.status.in_(("accepted", "confirmed")),
+            CareRequest.accepted_nurse_id == nurse.id,
+        )
         .values(status="open", accepted_nurse_id=None, accepted_at=None, confirmed_at=None, next_wave_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -172,15 +206,24 @@ def withdraw(session: Session, settings: Settings, nurse: Nurse, reference: str 
     if request.callback_phone:
         phone = normalize_phone(request.callback_phone)
         if phone.is_mobile:
-            effects.append(queue_sms(session, phone.e164, texts.requester_nurse_withdrew(settings.sio_name,
-                                     request.reference), now, kind="notice", request=request))
+            effects.append(
+                queue_sms(
+                    session,
+                    phone.e164,
+                    texts.requester_nurse_withdrew(settings.sio_name, request.reference),
+                    now,
+                    kind="notice",
+                    request=request,
+                )
+            )
         else:
             effects.append(queue_call(session, phone.e164, "withdrawn", now, request=request))
     return Outcome(texts.withdraw_ack(settings.sio_name, request.reference), effects)
 
 
-def handle_nurse_reply(session: Session, settings: Settings, nurse: Nurse, command: NurseCommand,
-                       now: datetime) -> Outcome:
+def handle_nurse_reply(
+    session: Session, settings: Settings, nurse: Nurse, command: NurseCommand, now: datetime
+) -> Outcome:
     """Apply one parsed reply. The caller holds the transaction and commits."""
     name = settings.sio_name
     if command.kind in ("accept", "decline"):

@@ -49,8 +49,9 @@ def new_reference(session: Session) -> str:
             return reference
 
 
-def create_request(session: Session, settings: Settings, new: NewRequest, now: datetime,
-                   *, actor: str | None = None) -> tuple[CareRequest, list[Effect]]:
+def create_request(
+    session: Session, settings: Settings, new: NewRequest, now: datetime, *, actor: str | None = None
+) -> tuple[CareRequest, list[Effect]]:
     """Write the request and its first events, then start dispatching (or flag it for review)."""
     if new.care_type not in CARE_TYPES:
         raise ValueError(f"unknown care type {new.care_type!r}")
@@ -65,18 +66,39 @@ def create_request(session: Session, settings: Settings, new: NewRequest, now: d
         insee = new.insee
     usual = session.scalar(select(Nurse).where(Nurse.phone == new.usual_nurse_phone)) if new.usual_nurse_phone else None
     request = CareRequest(
-        reference=new_reference(session), requester_id=new.requester.id if new.requester else None,
-        callback_phone=new.callback_phone, channel=new.channel, postcode=postcode, insee=insee,
-        care_type=new.care_type, start_at=new.start_at, has_start_time=new.has_start_time, urgent=new.urgent,
-        usual_nurse_id=usual.id if usual else None, usual_nurse_phone=new.usual_nurse_phone, notes=new.notes,
-        recording_url=new.recording_url, status="review" if new.review_reason else "open", created_at=now,
+        reference=new_reference(session),
+        requester_id=new.requester.id if new.requester else None,
+        callback_phone=new.callback_phone,
+        channel=new.channel,
+        postcode=postcode,
+        insee=insee,
+        care_type=new.care_type,
+        start_at=new.start_at,
+        has_start_time=new.has_start_time,
+        urgent=new.urgent,
+        usual_nurse_id=usual.id if usual else None,
+        usual_nurse_phone=new.usual_nurse_phone,
+        notes=new.notes,
+        recording_url=new.recording_url,
+        status="review" if new.review_reason else "open",
+        created_at=now,
         updated_at=now,
     )
     session.add(request)
     session.flush()
     who = actor or (new.requester.name if new.requester else mask(new.callback_phone))
-    record(session, request, "created", now, actor=who, channel=new.channel, care_type=new.care_type,
-           postcode=postcode, insee=insee, urgent=new.urgent or None)
+    record(
+        session,
+        request,
+        "created",
+        now,
+        actor=who,
+        channel=new.channel,
+        care_type=new.care_type,
+        postcode=postcode,
+        insee=insee,
+        urgent=new.urgent or None,
+    )
     if new.usual_nurse_phone and usual is None:
         record(session, request, "usual_nurse_not_registered", now, phone=mask(new.usual_nurse_phone))
     if new.review_reason:
@@ -86,8 +108,9 @@ def create_request(session: Session, settings: Settings, new: NewRequest, now: d
     return request, start_dispatch(session, settings, request, now)
 
 
-def cancel_request(session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str,
-                   reason: str | None = None) -> list[Effect] | None:
+def cancel_request(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str, reason: str | None = None
+) -> list[Effect] | None:
     """Cancel; pending offers are withdrawn and an accepted nurse is told. None when already closed."""
     previous_nurse = request.accepted_nurse
     moved = session.execute(
@@ -102,13 +125,23 @@ def cancel_request(session: Session, settings: Settings, request: CareRequest, n
     record(session, request, "cancelled", now, actor=actor, reason=reason)
     effects = close_other_offers(session, settings, request, now, texts.offer_cancelled, new_status="withdrawn")
     if previous_nurse is not None:
-        effects.append(queue_sms(session, previous_nurse.phone, texts.offer_cancelled(settings.sio_name,
-                                 request.reference), now, kind="notice", request=request, nurse=previous_nurse))
+        effects.append(
+            queue_sms(
+                session,
+                previous_nurse.phone,
+                texts.offer_cancelled(settings.sio_name, request.reference),
+                now,
+                kind="notice",
+                request=request,
+                nurse=previous_nurse,
+            )
+        )
     return effects
 
 
-def assign_nurse(session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime,
-                 *, actor: str) -> Outcome:
+def assign_nurse(
+    session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime, *, actor: str
+) -> Outcome:
     """A coordinator gives the request to a nurse by hand (she agreed on the phone): the same
     guarded acceptance as her own yes, so it can never make a second winner."""
     offer = session.scalar(select(Offer).where(Offer.request_id == request.id, Offer.nurse_id == nurse.id))
@@ -119,17 +152,24 @@ def assign_nurse(session: Session, settings: Settings, request: CareRequest, nur
     elif offer.status not in AWAITING:
         offer.status = "sent"
     if request.status == "review":
-        session.execute(update(CareRequest).where(CareRequest.id == request.id, CareRequest.status == "review")
-                        .values(status="open").execution_options(synchronize_session=False))
+        session.execute(
+            update(CareRequest)
+            .where(CareRequest.id == request.id, CareRequest.status == "review")
+            .values(status="open")
+            .execution_options(synchronize_session=False)
+        )
         session.refresh(request)
     outcome = accept(session, settings, nurse, offer, now, actor=actor)
     if outcome.reply and request.accepted_nurse_id == nurse.id:
-        outcome.effects.append(queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request,
-                                         nurse=nurse))
+        outcome.effects.append(
+            queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request, nurse=nurse)
+        )
     return outcome
 
 
-def redispatch(session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str) -> list[Effect]:
+def redispatch(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str
+) -> list[Effect]:
     """Dispatch again (after ``unfilled`` or ``review``): a new round of waves, skipping nurses already asked."""
     request = lock_request(session, request.id)
     if request is None or request.status not in ("unfilled", "review", "open"):

@@ -19,7 +19,9 @@ def post_signed(client, path: str, data: dict, *, settings=None):
     return client.post(path, data=data, headers={"X-Twilio-Signature": sign(settings, path, data)})
 
 
-def make_nurse(session, name: str, phone: str, zones: list[str], skills: list[str] = (), availability: str = "") -> Nurse:
+def make_nurse(
+    session, name: str, phone: str, zones: list[str], skills: list[str] = (), availability: str = ""
+) -> Nurse:
     nurse = Nurse(name=name, phone=normalize_phone(phone).e164, availability=availability)
     nurse.zones = [NurseZone(insee=z) for z in zones]
     nurse.skills = [NurseSkill(skill=s) for s in skills]
@@ -28,7 +30,9 @@ def make_nurse(session, name: str, phone: str, zones: list[str], skills: list[st
     return nurse
 
 
-def make_requester(session, name: str = "Ehpad Les Tilleuls", kind: str = "ehpad", phones=("04 77 00 00 01",)) -> Requester:
+def make_requester(
+    session, name: str = "Ehpad Les Tilleuls", kind: str = "ehpad", phones=("04 77 00 00 01",)
+) -> Requester:
     requester = Requester(name=name, kind=kind, postcode="42400")
     requester.phones = [RequesterPhone(phone=normalize_phone(p).e164) for p in phones]
     session.add(requester)
@@ -44,8 +48,9 @@ def run_jobs(settings, rounds: int = 10) -> None:
 
     queue = get_queue(settings)
     for _ in range(rounds):
-        SimpleWorker([queue], connection=redis_connection(settings)).work(burst=True, with_scheduler=True,
-                                                                         logging_level="WARNING")
+        SimpleWorker([queue], connection=redis_connection(settings)).work(
+            burst=True, with_scheduler=True, logging_level="WARNING"
+        )
         if queue.count == 0:
             return
 
@@ -54,5 +59,8 @@ def sms(client, sender: str, body: str, sid: str | None = None):
     """A nurse's or requester's text arriving on the single number."""
     import uuid
 
-    return post_signed(client, "/webhooks/sms", {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": sender,
-                                                 "To": "+33900000000", "Body": body})
+    return post_signed(
+        client,
+        "/webhooks/sms",
+        {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": sender, "To": "+33900000000", "Body": body},
+    )

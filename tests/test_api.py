@@ -54,8 +54,9 @@ def test_created_with_201_and_readable(client, tokens):
 
 
 def test_insee_code_alone_is_enough(client, tokens):
-    response = api(client, tokens["ehpad"], json={"insee": "42207", "care_type": "injection",
-                                                  "callback_phone": "+33477000002"})
+    response = api(
+        client, tokens["ehpad"], json={"insee": "42207", "care_type": "injection", "callback_phone": "+33477000002"}
+    )
     assert response.status_code == 201 and response.json["postcode"] == "42400"
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dispatch.tokens import issue_token
-from models import CareRequest, Coordinator, Event, Message, Nurse, Offer
+from models import CareRequest, Coordinator, Event, Message, Nurse
 from tests.helpers import make_nurse, make_requester, post_signed, run_jobs, sign, sms
 
 SAINT_CHAMOND = "42207"
@@ -17,8 +17,14 @@ SAINT_CHAMOND = "42207"
 
 @pytest.fixture
 def env(env):
-    env.update({"DISPATCH_WAVE_SIZES": "2,2", "DISPATCH_WAVE_WAIT_S": "1", "DISPATCH_USUAL_NURSE_WAIT_S": "1",
-                "DISPATCH_RADIUS_KM": "0"})
+    env.update(
+        {
+            "DISPATCH_WAVE_SIZES": "2,2",
+            "DISPATCH_WAVE_WAIT_S": "1",
+            "DISPATCH_USUAL_NURSE_WAIT_S": "1",
+            "DISPATCH_RADIUS_KM": "0",
+        }
+    )
     return env
 
 
@@ -107,8 +113,11 @@ def test_undelivered_moves_on_and_opted_out_error_marks_the_nurse(app, client, s
     _, offers = offers_of(session, reference)
     for offer, (status, code) in zip(offers, [("undelivered", "30003"), ("failed", "21610")], strict=True):
         message = session.scalar(select(Message).where(Message.offer_id == offer.id))
-        response = post_signed(client, f"/webhooks/sms/status?m={message.id}",
-                               {"MessageSid": message.sid, "MessageStatus": status, "ErrorCode": code})
+        response = post_signed(
+            client,
+            f"/webhooks/sms/status?m={message.id}",
+            {"MessageSid": message.sid, "MessageStatus": status, "ErrorCode": code},
+        )
         assert response.status_code == 200
     run_jobs(app.extensions["sio"].settings)
     request, offers = offers_of(session, reference)
@@ -172,8 +181,9 @@ def test_repeated_webhooks_change_nothing_twice(app, client, session, region):
         sms(client, nurse.phone, "NON", sid="SMrepeated")
     message = session.scalar(select(Message).where(Message.offer_id == offers[1].id))
     for _ in range(3):
-        post_signed(client, f"/webhooks/sms/status?m={message.id}",
-                    {"MessageSid": message.sid, "MessageStatus": "delivered"})
+        post_signed(
+            client, f"/webhooks/sms/status?m={message.id}", {"MessageSid": message.sid, "MessageStatus": "delivered"}
+        )
     session.rollback()
     assert session.scalar(select(func.count()).where(Event.kind == "declined")) == 1
     assert session.scalar(select(func.count()).where(Event.kind == "delivery")) == 1

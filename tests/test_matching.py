@@ -23,8 +23,16 @@ def settings(tmp_path, **env):
 
 
 def make_request(session, insee=SAINT_CHAMOND, postcode="42400", care="pansement", **kw) -> CareRequest:
-    request = CareRequest(reference=kw.pop("reference", "100001"), channel="api", postcode=postcode, insee=insee,
-                          care_type=care, status=kw.pop("status", "open"), created_at=NOW, **kw)
+    request = CareRequest(
+        reference=kw.pop("reference", "100001"),
+        channel="api",
+        postcode=postcode,
+        insee=insee,
+        care_type=care,
+        status=kw.pop("status", "open"),
+        created_at=NOW,
+        **kw,
+    )
     session.add(request)
     session.flush()
     return request
@@ -68,12 +76,20 @@ def test_fairness_fewest_accepted_then_longest_since_last_offer(raw_session):
     old = make_nurse(raw_session, "Old", "06 11 11 11 03", [SAINT_CHAMOND])
     never = make_nurse(raw_session, "Never", "06 11 11 11 04", [SAINT_CHAMOND])
     past = make_request(raw_session, reference="100002", status="confirmed")
-    raw_session.add_all([
-        Offer(request_id=past.id, nurse_id=busy.id, wave=1, status="accepted", created_at=NOW - timedelta(days=3),
-              answered_at=NOW - timedelta(days=3)),
-        Offer(request_id=past.id, nurse_id=recent.id, wave=1, status="taken", created_at=NOW - timedelta(hours=1)),
-        Offer(request_id=past.id, nurse_id=old.id, wave=1, status="taken", created_at=NOW - timedelta(days=2)),
-    ])
+    raw_session.add_all(
+        [
+            Offer(
+                request_id=past.id,
+                nurse_id=busy.id,
+                wave=1,
+                status="accepted",
+                created_at=NOW - timedelta(days=3),
+                answered_at=NOW - timedelta(days=3),
+            ),
+            Offer(request_id=past.id, nurse_id=recent.id, wave=1, status="taken", created_at=NOW - timedelta(hours=1)),
+            Offer(request_id=past.id, nurse_id=old.id, wave=1, status="taken", created_at=NOW - timedelta(days=2)),
+        ]
+    )
     request = make_request(raw_session)
     assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [never.id, old.id, recent.id, busy.id]
 
@@ -82,11 +98,19 @@ def test_accepted_more_than_30_days_ago_does_not_count(raw_session):
     veteran = make_nurse(raw_session, "Veteran", "06 11 11 11 01", [SAINT_CHAMOND])
     other = make_nurse(raw_session, "Other", "06 11 11 11 02", [SAINT_CHAMOND])
     past = make_request(raw_session, reference="100002", status="confirmed")
-    raw_session.add_all([
-        Offer(request_id=past.id, nurse_id=veteran.id, wave=1, status="accepted",
-              created_at=NOW - timedelta(days=40), answered_at=NOW - timedelta(days=40)),
-        Offer(request_id=past.id, nurse_id=other.id, wave=1, status="taken", created_at=NOW - timedelta(days=1)),
-    ])
+    raw_session.add_all(
+        [
+            Offer(
+                request_id=past.id,
+                nurse_id=veteran.id,
+                wave=1,
+                status="accepted",
+                created_at=NOW - timedelta(days=40),
+                answered_at=NOW - timedelta(days=40),
+            ),
+            Offer(request_id=past.id, nurse_id=other.id, wave=1, status="taken", created_at=NOW - timedelta(days=1)),
+        ]
+    )
     request = make_request(raw_session)
     assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [veteran.id, other.id]
 

@@ -29,8 +29,11 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
     client = app.test_client()
     winners: list[str] = []
     for _ in range(ROUNDS):
-        response = client.post("/api/v1/requests", headers={"Authorization": f"Bearer {token}"},
-                               json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"})
+        response = client.post(
+            "/api/v1/requests",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
+        )
         reference = response.json["reference"]
         barrier = threading.Barrier(2)
         answers: dict[str, str] = {}

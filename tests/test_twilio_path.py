@@ -21,9 +21,17 @@ def standin():
 
 @pytest.fixture
 def env(env, standin):
-    env.update({"TELEPHONY": "twilio", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "tok",
-                "TWILIO_API_BASE_URL": standin.base_url, "TWILIO_PHONE_NUMBER": "+33937000000",
-                "DISPATCH_WAVE_SIZES": "3", "DISPATCH_RADIUS_KM": "0"})
+    env.update(
+        {
+            "TELEPHONY": "twilio",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "tok",
+            "TWILIO_API_BASE_URL": standin.base_url,
+            "TWILIO_PHONE_NUMBER": "+33937000000",
+            "DISPATCH_WAVE_SIZES": "3",
+            "DISPATCH_RADIUS_KM": "0",
+        }
+    )
     return env
 
 
@@ -39,8 +47,11 @@ def test_offers_reach_twilio_and_refusals_move_on(app, client, session, standin)
     standin.fail_for[invalid.phone] = 21211
     standin.fail_next(1, status=503)  # a passing outage: the adapter retries
 
-    response = client.post("/api/v1/requests", headers={"Authorization": f"Bearer {token}"},
-                           json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"})
+    response = client.post(
+        "/api/v1/requests",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
+    )
     assert response.status_code == 201
     run_jobs(app.extensions["sio"].settings)
 
@@ -77,8 +88,8 @@ def test_messaging_service_is_used_when_configured(app, client, session, standin
     svc = service_app.extensions["sio"]
     make_nurse(session, "Ok", "06 14 00 00 01", ["42207"])
     session.commit()
-    from dispatch.outbox import Urls, deliver_message, queue_sms
     from dispatch.clock import utcnow
+    from dispatch.outbox import Urls, deliver_message, queue_sms
 
     with svc.sessionmaker() as s, s.begin():
         effect = queue_sms(s, "+33614000001", "SIO: test", utcnow())

@@ -13,8 +13,10 @@ from functools import lru_cache
 from dispatch.app import Services, build_services
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
-from dispatch.outbox import Urls, deliver_message, place_call as place_outbound_call
-from dispatch.waves import Conflict, run_wave as run_wave_step
+from dispatch.outbox import Urls, deliver_message
+from dispatch.outbox import place_call as place_outbound_call
+from dispatch.waves import Conflict
+from dispatch.waves import run_wave as run_wave_step
 from workers.queue import enqueue
 
 log = logging.getLogger(__name__)
