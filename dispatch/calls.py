@@ -1,20 +1,227 @@
-"""Outbound calls' outcomes (the voice flow extends this with retries and the SMS fallback)."""
+"""Outbound calls to the requester: what they say, and what happens when nobody answers.
+
+Three purposes (DESIGN §6 "Confirmation call"): ``confirm`` (a nurse accepted: who she is and
+how to reach her), ``unfilled`` (nobody; a coordinator will call back) and ``withdrawn`` (the
+nurse withdrew; the search goes on). Calls are placed with answering-machine detection that
+waits for the end of the greeting, so a voicemail gets the whole message after the beep.
+
+Answered by a person, or by a machine once the beep is past → a ``confirm`` call makes the
+request ``confirmed``. ``no-answer``, ``busy``, ``failed``, ``canceled`` → another attempt
+``CONFIRM_RETRY_S`` later, up to :data:`MAX_ATTEMPTS`; after the last, the same content by SMS
+when the number is a mobile, and the request flagged for the coordinators. Every call, attempt
+and outcome is in the request's timeline.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from dispatch import texts
+from dispatch.config import Settings
 from dispatch.effects import Effect
+from dispatch.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
+from dispatch.outbox import queue_call, queue_sms
+from dispatch.phones import PhoneError, normalize_phone
+from dispatch.texts import Attention, Speech
 from dispatch.timeline import record
+from dispatch.waves import commune_name
 from models import Call, CareRequest
 
+MAX_ATTEMPTS = 3
+FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
+# The request states in which a call of each purpose still has something true to say.
+STILL_TRUE = {"confirm": ("accepted",), "unfilled": ("unfilled",), "withdrawn": ("open",)}
 
-def call_finished(session: Session, call: Call, status: str, now: datetime) -> list[Effect]:
-    """Record a call's final status on the call and the request's timeline."""
+
+def outbound_twiml(
+    session: Session, settings: Settings, call_id: int, answered_by: str | None, digits: str | None, now: datetime
+) -> Plan:
+    """What an answered outbound call says; ``digits`` is the answer to "pour réécouter, tapez 1"."""
+    call = session.get(Call, call_id)
+    request = session.get(CareRequest, call.request_id) if call is not None and call.request_id else None
+    if call is None or call.direction != "out" or request is None or answered_by == "fax":
+        return Plan([Hangup()])
+    answered(session, call, request, answered_by, now)
+    if digits is not None and digits != "1":
+        return Plan([Say(Speech.goodbye()), Hangup()])
+    message = Say(_message(session, settings, call, request))
+    if (answered_by or "").startswith("machine"):
+        # Detection waited for the beep: the message goes on the voicemail once, nobody can type 1.
+        return Plan([message, Hangup()])
+    replay = Gather(
+        outbound_path(call.id), (Speech.replay_hint(),), num_digits=1, timeout=5, action_on_empty_result=False
+    )
+    return Plan([message, replay, Say(Speech.goodbye()), Hangup()])
+
+
+def call_progress(
+    session: Session,
+    settings: Settings,
+    call_id: int | None,
+    sid: str,
+    status: str,
+    answered_by: str | None,
+    now: datetime,
+) -> list[Effect]:
+    """A status callback of an outbound call (the webhook already dropped repeats)."""
+    call = session.get(Call, call_id) if call_id else None
+    if call is None and sid:
+        call = session.scalar(select(Call).where(Call.sid == sid))
+    if call is None or call.direction != "out":
+        return []
+    if sid and not call.sid:
+        call.sid = sid
+    request = session.get(CareRequest, call.request_id) if call.request_id else None
+    picked_up = status == "in-progress" or (status == "completed" and call.answered_by is None)
+    if picked_up and request is not None:
+        answered(session, call, request, answered_by, now)
+    if status in FINAL_STATUSES:
+        return call_finished(session, call, status, now, settings=settings)
+    if call.status not in (*FINAL_STATUSES, "in-progress"):
+        call.status = status  # initiated, ringing
+    return []
+
+
+def answered(session: Session, call: Call, request: CareRequest, answered_by: str | None, now: datetime) -> None:
+    """The call was picked up (first news of it only): note it; a confirmation is then given."""
+    if call.answered_by is not None:
+        return
+    call.answered_by = answered_by or "unknown"
+    if call.status not in FINAL_STATUSES:
+        call.status = "in-progress"
+    record(
+        session, request, "call_answered", now, purpose=call.purpose, attempt=call.attempt, answered_by=call.answered_by
+    )
+    if call.purpose == "confirm" and call.answered_by != "fax":
+        confirm_request(session, request, now, answered_by=call.answered_by)
+
+
+def confirm_request(session: Session, request: CareRequest, now: datetime, **data) -> bool:
+    """``accepted`` → ``confirmed``: the requester was told who will come. False when not accepted."""
+    moved = session.execute(
+        update(CareRequest)
+        .where(CareRequest.id == request.id, CareRequest.status == "accepted")
+        .values(status="confirmed", confirmed_at=now, needs_attention=False, attention_reason=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    session.refresh(request)
+    record(session, request, "confirmed", now, via="call", **data)
+    return True
+
+
+def call_finished(
+    session: Session, call: Call, status: str, now: datetime, *, settings: Settings | None = None
+) -> list[Effect]:
+    """A call's final status: record it, then confirm, retry, or fall back to an SMS and a flag.
+
+    Without ``settings`` (a placement the provider refused outright, from ``dispatch.outbox``)
+    there is no retry: the same refusal would come back. The request is flagged at once.
+    """
+    if call.status in FINAL_STATUSES:
+        return []  # already done: a repeated or late callback
     call.status = status
     request = session.get(CareRequest, call.request_id) if call.request_id else None
-    if request is not None:
-        record(session, request, "call_status", now, purpose=call.purpose, status=status, attempt=call.attempt)
-    return []
+    if request is None:
+        return []
+    record(
+        session,
+        request,
+        "call_status",
+        now,
+        purpose=call.purpose,
+        status=status,
+        attempt=call.attempt,
+        answered_by=call.answered_by,
+        code=call.error_code,
+    )
+    if status == "completed" and call.answered_by != "fax":
+        if call.purpose == "confirm":
+            confirm_request(session, request, now, answered_by=call.answered_by)
+        return []
+    if status not in NOT_REACHED and status != "completed":
+        return []
+    if request.status not in STILL_TRUE.get(call.purpose, ()) or _superseded(session, call):
+        return []  # the news changed (cancelled, withdrawn, taken again): that call has nothing left to say
+    if settings is not None and call.attempt < MAX_ATTEMPTS:
+        at = now + timedelta(seconds=settings.confirm_retry_s)
+        record(session, request, "call_retry", now, purpose=call.purpose, attempt=call.attempt + 1, at=at.isoformat())
+        return [queue_call(session, call.to_phone, call.purpose, now, request=request, attempt=call.attempt + 1, at=at)]
+    return _unreachable(session, settings, call, request, now)
+
+
+def _unreachable(
+    session: Session, settings: Settings | None, call: Call, request: CareRequest, now: datetime
+) -> list[Effect]:
+    """Nobody picked up: the same news by SMS to a mobile, and the coordinators take it from there."""
+    effects: list[Effect] = []
+    body = _fallback_text(session, settings, call, request) if settings is not None else None
+    if body and _is_mobile(call.to_phone):
+        effects.append(queue_sms(session, call.to_phone, body, now, kind="notice", request=request))
+    reason = Attention.requester_unreachable(call.attempt)
+    if request.needs_attention and request.attention_reason and reason not in request.attention_reason:
+        reason = f"{request.attention_reason}; {reason}"  # an unfilled request keeps why it is unfilled
+    request.needs_attention, request.attention_reason = True, reason[:200]
+    record(
+        session, request, "requester_unreachable", now, purpose=call.purpose, attempts=call.attempt, sms=bool(effects)
+    )
+    return effects
+
+
+def _superseded(session: Session, call: Call) -> bool:
+    """A newer call of the same purpose exists (the nurse changed): it carries the news now."""
+    newer = exists().where(
+        Call.request_id == call.request_id, Call.purpose == call.purpose, Call.id > call.id, Call.attempt == 1
+    )
+    return bool(session.scalar(select(newer)))
+
+
+def _message(session: Session, settings: Settings, call: Call, request: CareRequest) -> str:
+    """The news as it stands when the call is picked up (it may have moved since it was queued)."""
+    name, reference = settings.sio_name, request.reference
+    if request.status == "cancelled":
+        return Speech.cancelled_call(name, reference)
+    nurse = request.accepted_nurse
+    if request.status in ("accepted", "confirmed") and nurse is not None:
+        return Speech.confirm_call(
+            name,
+            reference,
+            commune_name(session, request),
+            request.care_type,
+            nurse.name,
+            normalize_phone(nurse.phone).national,
+        )
+    if request.status == "unfilled" or call.purpose == "unfilled":
+        return Speech.unfilled_call(name, reference)
+    return Speech.withdrawn_call(name, reference)
+
+
+def _fallback_text(session: Session, settings: Settings, call: Call, request: CareRequest) -> str | None:
+    name, reference = settings.sio_name, request.reference
+    if call.purpose == "confirm":
+        nurse = request.accepted_nurse
+        if nurse is None:
+            return None
+        return texts.confirmation(
+            name,
+            reference,
+            commune_name(session, request),
+            request.care_type,
+            nurse.name,
+            normalize_phone(nurse.phone).national,
+        )
+    if call.purpose == "unfilled":
+        return texts.requester_unfilled(name, reference)
+    return texts.requester_nurse_withdrew(name, reference)
+
+
+def _is_mobile(phone: str | None) -> bool:
+    try:
+        return normalize_phone(phone).is_mobile
+    except PhoneError:
+        return False

@@ -72,6 +72,6 @@ def _cancel(
     if request is None:
         return Outcome(texts.requester_cancel_unknown(settings.sio_name, reference or ""))
     effects = cancel_request(session, settings, request, now, actor=requester.name if requester else "demandeur (SMS)")
-    if effects is None:
-        record(session, request, "cancel_ignored", now, reason="already closed")
-    return Outcome(texts.requester_cancelled(settings.sio_name, request.reference), effects or [])
+    if effects is None:  # already cancelled (a repeated ANNULER) or long closed
+        return Outcome(texts.requester_cancel_unknown(settings.sio_name, request.reference))
+    return Outcome(texts.requester_cancelled(settings.sio_name, request.reference), effects)

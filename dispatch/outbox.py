@@ -180,7 +180,9 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
     return []
 
 
-def place_call(session: Session, telephony: Telephony, urls: Urls, call_id: int, now: datetime) -> list[Effect]:
+def place_call(
+    session: Session, telephony: Telephony, urls: Urls, call_id: int, now: datetime, *, settings=None
+) -> list[Effect]:
     """Place one queued outbound call (TwiML and retries are the voice flow's)."""
     with session.begin():
         call = session.get(Call, call_id)
@@ -203,7 +205,7 @@ def place_call(session: Session, telephony: Telephony, urls: Urls, call_id: int,
         with session.begin():
             call = session.get(Call, call_id)
             call.error_code = err.code
-            return call_finished(session, call, "failed", now)
+            return call_finished(session, call, "failed", now, settings=settings)
     with session.begin():
         call = session.get(Call, call_id)
         call.sid, call.status = placed.sid, "initiated"

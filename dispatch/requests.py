@@ -16,7 +16,7 @@ from dispatch.outbox import queue_sms
 from dispatch.phones import mask
 from dispatch.replies import AWAITING, Outcome, accept, close_other_offers
 from dispatch.timeline import record
-from dispatch.vocab import ACTIVE_STATUSES, CARE_TYPES
+from dispatch.vocab import CANCELLABLE_STATUSES, CARE_TYPES
 from dispatch.waves import lock_request, start_dispatch
 from models import CareRequest, Nurse, Offer, Requester
 
@@ -115,7 +115,7 @@ def cancel_request(
     previous_nurse = request.accepted_nurse
     moved = session.execute(
         update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status.in_(ACTIVE_STATUSES))
+        .where(CareRequest.id == request.id, CareRequest.status.in_(CANCELLABLE_STATUSES))
         .values(status="cancelled", closed_at=now, next_wave_at=None, needs_attention=False)
         .execution_options(synchronize_session=False)
     )

@@ -309,3 +309,236 @@ def unknown_sender_help(name: str) -> str:
         "numéro réservé aux professionnels de santé. Pour une demande, "
         "envoyez le code postal du patient, le soin, le jour et l'heure. Ex: 42400 pansement demain 9h",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Speech: what the phone menu and the outbound calls say (``<Say language="fr-FR">``).
+# Spoken, not texted: no GSM-7 rule and no length limit, but short sentences a caller with a
+# patient in front of her can follow. Numbers are read digit by digit so they can be written
+# down. Kept in a class namespace: the functions above are the SMS texts, each one signed.
+# ---------------------------------------------------------------------------------------------
+
+# Care types as said in the phone menu (DESIGN §6 step 3), in the order of IVR_CARE_DIGITS.
+SPOKEN_CARE: dict[str, str] = {
+    "pansement": "pansement",
+    "injection": "injection ou prise de sang",
+    "perfusion": "perfusion",
+    "toilette": "toilette et soins d'hygiène",
+    "surveillance": "surveillance et traitement",
+    "sortie": "sortie d'hospitalisation",
+    "autre": "autre soin",
+}
+# What coordinators read in a review request's reason and notes (status page, not spoken).
+REVIEW_HANGUP = "appel interrompu avant la fin"
+REVIEW_VOICEMAIL = "message vocal à écouter"
+REVIEW_VOICEMAIL_EMPTY = "message vocal vide"
+REVIEW_TRANSFERRED = "appel pris par une coordinatrice, demande à compléter"
+IVR_STEP_LABELS: dict[str, str] = {
+    "menu": "menu d'accueil",
+    "postcode": "code postal",
+    "commune": "choix de la commune",
+    "care": "type de soin",
+    "day": "jour",
+    "date": "date",
+    "time": "heure",
+    "nurse": "infirmière habituelle",
+    "details": "message de précisions",
+    "callback": "numéro de rappel",
+    "cancel": "annulation",
+    "dialed": "transfert vers une coordinatrice",
+    "voicemail": "message vocal",
+}
+
+
+class Attention:
+    """What coordinators read on a flagged request: its reason and notes (status page, not texted)."""
+
+    @staticmethod
+    def requester_unreachable(attempts: int) -> str:
+        """The reason when the requester could not be reached by phone."""
+        calls = "1 appel" if attempts == 1 else f"{attempts} appels"
+        return f"demandeur injoignable par téléphone ({calls} sans réponse)"
+
+    @staticmethod
+    def ivr_notes(reason: str, step: str, answers: list[tuple[str, str]]) -> str:
+        """A review request's notes: why, where the call stopped, and every answer given."""
+        said = "; ".join(f"{label}: {value}" for label, value in answers) or "aucune réponse"
+        return f"Appel vocal ({reason}), arrêté à l'étape « {IVR_STEP_LABELS.get(step, step)} ». Réponses: {said}."
+
+
+class Speech:
+    """The French sentences of the phone menu and of the outbound calls."""
+
+    @staticmethod
+    def spell_phone(national: str) -> str:
+        """``"0 6, 1 2, 3 4, 5 6, 7 8"``: a phone number digit by digit, paused by pairs."""
+        digits = "".join(ch for ch in national if ch.isdigit())
+        return ", ".join(spell_digits(digits[i : i + 2]) for i in range(0, len(digits), 2))
+
+    @staticmethod
+    def greeting(name: str, requester_name: str | None, open_now: bool) -> str:
+        hello = f"Bonjour {_clean(requester_name)}." if requester_name else "Bonjour."
+        text = f"{hello} Vous êtes au service infirmier d'orientation {_clean(name)}."
+        if not open_now:
+            text += (
+                " Nos coordinatrices ne répondent pas en ce moment, mais votre demande sera enregistrée"
+                " et transmise aux infirmières."
+            )
+        return text
+
+    @staticmethod
+    def menu() -> str:
+        return "Nouvelle demande: tapez 1. Annuler une demande: tapez 2. Parler à une coordinatrice: tapez 0."
+
+    @staticmethod
+    def not_understood() -> str:
+        return "Je n'ai pas compris votre réponse."
+
+    @staticmethod
+    def ask_postcode() -> str:
+        return "Tapez le code postal du domicile du patient, en 5 chiffres."
+
+    @staticmethod
+    def unknown_postcode(postcode: str) -> str:
+        return f"Le code postal {spell_digits(postcode)} ne correspond à aucune commune."
+
+    @staticmethod
+    def commune_menu(names: list[str], more: bool) -> str:
+        """The numbered communes of one page; ``more``: 9 gives the next page."""
+        choices = " ".join(f"{_clean(n)}: tapez {i}." for i, n in enumerate(names, start=1))
+        text = f"Plusieurs communes ont ce code postal. {choices}"
+        return text + (" Autres communes: tapez 9." if more else "")
+
+    @staticmethod
+    def care_menu(digits: dict[str, str]) -> str:
+        """``digits`` is ``vocab.IVR_CARE_DIGITS``: the spoken order is the keypad's."""
+        choices = " ".join(f"{SPOKEN_CARE[care].capitalize()}: tapez {d}." for d, care in digits.items())
+        return f"Quel soin? {choices}"
+
+    @staticmethod
+    def day_menu() -> str:
+        return "Pour quel jour? Aujourd'hui: tapez 1. Demain: tapez 2. Une autre date: tapez 3."
+
+    @staticmethod
+    def ask_date() -> str:
+        return "Tapez la date en 4 chiffres, le jour puis le mois. Par exemple 0 5 0 3 pour le 5 mars."
+
+    @staticmethod
+    def ask_time() -> str:
+        return (
+            "Tapez l'heure de passage souhaitée en 4 chiffres, par exemple 0 9 3 0 pour 9 heures 30. "
+            "Si l'heure est sans importance, tapez dièse."
+        )
+
+    @staticmethod
+    def ask_usual_nurse() -> str:
+        return (
+            "Si le patient a une infirmière habituelle, tapez son numéro de téléphone à 10 chiffres. "
+            "Sinon, tapez dièse."
+        )
+
+    @staticmethod
+    def ask_details() -> str:
+        return (
+            "Après le bip, donnez le nom du patient, son adresse et toute précision utile. "
+            "Vous avez 2 minutes. Tapez dièse quand vous avez terminé."
+        )
+
+    @staticmethod
+    def confirm_callback(number_national: str) -> str:
+        return (
+            f"Nous vous rappellerons au {Speech.spell_phone(number_national)}. Pour confirmer, tapez 1. "
+            "Sinon, tapez le numéro à 10 chiffres où vous rappeler, suivi de dièse."
+        )
+
+    @staticmethod
+    def ask_callback() -> str:
+        return "Tapez le numéro à 10 chiffres où vous rappeler, suivi de dièse."
+
+    @staticmethod
+    def request_registered(reference: str) -> str:
+        spelled = spell_digits(reference)
+        return (
+            f"Votre demande est enregistrée sous la référence {spelled}. Je répète: {spelled}. "
+            "Nous vous rappelons dès qu'une infirmière accepte. Au revoir."
+        )
+
+    @staticmethod
+    def transfer() -> str:
+        return "Je vous mets en relation avec une coordinatrice. Merci de patienter."
+
+    @staticmethod
+    def voicemail() -> str:
+        return (
+            "Aucune coordinatrice n'est disponible. Après le bip, laissez un message avec le code postal "
+            "du patient, le soin, le jour, et le numéro où vous rappeler. Tapez dièse pour terminer."
+        )
+
+    @staticmethod
+    def voicemail_done(reference: str) -> str:
+        spelled = spell_digits(reference)
+        return (
+            f"Votre message est enregistré sous la référence {spelled}. Une coordinatrice vous rappellera. Au revoir."
+        )
+
+    @staticmethod
+    def ask_cancel_reference() -> str:
+        return "Tapez la référence à 6 chiffres de la demande à annuler."
+
+    @staticmethod
+    def cancel_unknown(reference: str) -> str:
+        return f"Aucune demande en cours ne porte la référence {spell_digits(reference)} depuis votre numéro."
+
+    @staticmethod
+    def cancel_done(reference: str) -> str:
+        return f"La demande {spell_digits(reference)} est annulée. Merci de nous avoir prévenus. Au revoir."
+
+    @staticmethod
+    def cancel_closed(reference: str) -> str:
+        return f"La demande {spell_digits(reference)} est déjà terminée ou annulée. Au revoir."
+
+    @staticmethod
+    def cancel_hidden_number() -> str:
+        return "Votre numéro est masqué: nous ne pouvons pas retrouver vos demandes."
+
+    @staticmethod
+    def goodbye() -> str:
+        return "Merci de votre appel. Au revoir."
+
+    @staticmethod
+    def confirm_call(
+        name: str, reference: str, commune: str, care_type: str, nurse_name: str, nurse_phone_national: str
+    ) -> str:
+        """The confirmation call: reference, commune, care, the nurse and how to reach her."""
+        return (
+            f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. Votre demande référence "
+            f"{spell_digits(reference)}, {SPOKEN_CARE.get(care_type, SPOKEN_CARE['autre'])} à {_clean(commune)}, "
+            f"est acceptée par l'infirmière {_clean(nurse_name)}. Vous pouvez la joindre au "
+            f"{Speech.spell_phone(nurse_phone_national)}."
+        )
+
+    @staticmethod
+    def replay_hint() -> str:
+        return "Pour réécouter, tapez 1."
+
+    @staticmethod
+    def unfilled_call(name: str, reference: str) -> str:
+        return (
+            f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. Pour votre demande référence "
+            f"{spell_digits(reference)}, aucune infirmière n'a pu accepter. Une coordinatrice va vous rappeler."
+        )
+
+    @staticmethod
+    def withdrawn_call(name: str, reference: str) -> str:
+        return (
+            f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. L'infirmière qui avait accepté "
+            f"votre demande référence {spell_digits(reference)} s'est désistée. Nous cherchons une autre "
+            "infirmière et vous rappelons."
+        )
+
+    @staticmethod
+    def cancelled_call(name: str, reference: str) -> str:
+        return (
+            f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. "
+            f"Votre demande référence {spell_digits(reference)} est annulée."
+        )

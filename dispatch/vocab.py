@@ -30,6 +30,8 @@ REQUEST_STATUSES: tuple[str, ...] = ("open", "accepted", "confirmed", "unfilled"
 # A request in these statuses can still take a nurse's yes.
 ACCEPTING_STATUSES: tuple[str, ...] = ("open", "unfilled")
 ACTIVE_STATUSES: tuple[str, ...] = ("open", "accepted", "unfilled", "review")
+# A confirmed request can still be cancelled (the patient went back to hospital...).
+CANCELLABLE_STATUSES: tuple[str, ...] = (*ACTIVE_STATUSES, "confirmed")
 
 REQUESTER_KINDS: tuple[str, ...] = ("hopital", "ehpad", "labo", "social", "medecin", "autre")
 

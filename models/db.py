@@ -14,6 +14,8 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
     """
     if url.startswith("sqlite"):
         # Several threads (gunicorn, test threads) share the file; wait on locks instead of failing.
+        # hide_parameters: SQL logs and errors never carry phone numbers or patient notes.
+        kwargs.setdefault("hide_parameters", True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -35,6 +37,7 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("hide_parameters", True)
     return create_engine(url, **kwargs)
 
 

@@ -7,5 +7,7 @@ from flask import Flask
 
 def register_webhooks(app: Flask) -> None:
     from webhooks.sms import bp as sms_bp
+    from webhooks.voice import bp as voice_bp
 
     app.register_blueprint(sms_bp)
+    app.register_blueprint(voice_bp)

@@ -54,7 +54,9 @@ def send_message(message_id: int) -> None:
 def place_call(call_id: int) -> None:
     svc = job_services()
     with svc.sessionmaker() as session:
-        effects = place_outbound_call(session, svc.telephony, Urls(svc.settings.public_base_url), call_id, utcnow())
+        effects = place_outbound_call(
+            session, svc.telephony, Urls(svc.settings.public_base_url), call_id, utcnow(), settings=svc.settings
+        )
     enqueue(svc.settings, effects)
 
 

@@ -1,0 +1,195 @@
+"""The phone's vocabulary: the verbs a call answers with, each step's question, what keypad answers mean.
+
+Pure values and functions (no database, no Flask, no twilio). ``dispatch.ivr`` and
+``dispatch.calls`` return a :class:`Plan`; ``webhooks.voice`` renders its verbs with the
+SDK's ``VoiceResponse``. Every action is a path under ``PUBLIC_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import TypeVar
+
+from dispatch.effects import Effect
+from dispatch.phones import try_normalize
+from dispatch.texts import Speech
+from dispatch.vocab import IVR_CARE_DIGITS
+
+T = TypeVar("T")
+# Up to 9 communes fit one keypad menu; beyond, pages of 8 with 9 for "the others".
+MENU_MAX = 9
+PAGE_SIZE = 8
+NEXT_PAGE = "9"
+
+
+@dataclass(frozen=True)
+class CallInput:
+    """What one voice webhook brought (the caller already E.164, None when withheld)."""
+
+    call_sid: str
+    caller: str | None = None
+    digits: str | None = None
+    recording_url: str | None = None
+    dial_status: str | None = None
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Keypad input posted as ``Digits`` to ``action``; the prompts play while the caller may type."""
+
+    action: str
+    prompts: tuple[str, ...]
+    num_digits: int | None = None
+    finish_on_key: str = "#"
+    timeout: int = 6
+    # Post to the action even with nothing typed: a lone "#" (a "none" answer) and silence both
+    # arrive as an empty Digits, so a missing answer is counted like a wrong one.
+    action_on_empty_result: bool = True
+
+
+@dataclass(frozen=True)
+class Record:
+    """A recording (``RecordingUrl`` posted to ``action``); "#" ends it."""
+
+    action: str
+    max_length: int = 120
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Ring every number at once; the first to answer gets the caller. ``action`` learns how it went."""
+
+    action: str
+    numbers: tuple[str, ...]
+    timeout: int = 25
+
+
+@dataclass(frozen=True)
+class Redirect:
+    action: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Verb = Say | Gather | Record | Dial | Redirect | Hangup
+
+
+@dataclass
+class Plan:
+    """What to answer the call with, and the jobs to enqueue once the transaction committed."""
+
+    verbs: list[Verb]
+    effects: list[Effect] = field(default_factory=list)
+
+
+def step_path(step: str) -> str:
+    """Where the answer to an IVR step is posted."""
+    return f"/webhooks/voice/ivr/{step}"
+
+
+def outbound_path(call_id: int) -> str:
+    """The TwiML of an outbound call (also the action of its "tapez 1 pour réécouter")."""
+    return f"/webhooks/voice/outbound/{call_id}"
+
+
+def question(
+    step: str,
+    *,
+    communes: Sequence[str] = (),
+    page: int = 0,
+    callback: str | None = None,
+    coordinators: tuple[str, ...] = (),
+) -> list[Verb]:
+    """The verbs that ask a step's question; each posts its answer to the step's own action.
+
+    ``communes``: the names of the postcode's communes (step ``commune``); ``callback``: the
+    number to read back (national form; None when the caller's number is withheld);
+    ``coordinators``: the phones to ring (step ``dialed``).
+    """
+    action = step_path(step)
+    if step == "commune":
+        names, more = menu_page(communes, page)
+        return [Gather(action, (Speech.commune_menu(names, more),), num_digits=1)]
+    if step == "details":
+        # A caller with nothing to say makes no recording and Twilio goes on to the Redirect.
+        return [Say(Speech.ask_details()), Record(action), Redirect(action)]
+    if step == "callback":
+        prompt = Speech.confirm_callback(callback) if callback else Speech.ask_callback()
+        return [Gather(action, (prompt,), num_digits=10, timeout=5)]
+    if step == "dialed":
+        return [Say(Speech.transfer()), Dial(action, coordinators)]
+    if step == "voicemail":
+        return [Say(Speech.voicemail()), Record(action), Redirect(action)]
+    prompt, digits = {
+        "menu": (Speech.menu(), 1),
+        "postcode": (Speech.ask_postcode(), 5),
+        "care": (Speech.care_menu(IVR_CARE_DIGITS), 1),
+        "day": (Speech.day_menu(), 1),
+        "date": (Speech.ask_date(), 4),
+        "time": (Speech.ask_time(), 4),
+        "nurse": (Speech.ask_usual_nurse(), 10),
+        "cancel": (Speech.ask_cancel_reference(), 6),
+    }[step]
+    return [Gather(action, (prompt,), num_digits=digits)]
+
+
+def menu_page(items: Sequence[T], page: int) -> tuple[list[T], bool]:
+    """The items of one keypad page (digits 1..n) and whether 9 leads to more.
+
+    Nine or fewer: one page. More: pages of eight, 9 turning to the next one (after the
+    last page, back to the first), so every menu stays short enough to remember.
+    """
+    if len(items) <= MENU_MAX:
+        return list(items), False
+    pages = (len(items) + PAGE_SIZE - 1) // PAGE_SIZE
+    start = (page % pages) * PAGE_SIZE
+    return list(items[start : start + PAGE_SIZE]), True
+
+
+def menu_choice(digits: str, count: int) -> int | None:
+    """The 0-based index chosen by a one-digit answer among ``count`` choices, else None."""
+    if len(digits) == 1 and digits.isdigit() and 1 <= int(digits) <= count:
+        return int(digits) - 1
+    return None
+
+
+def parse_date(digits: str, today: date) -> date | None:
+    """``JJMM`` → the next such date (today or later; a past day-month is next year), else None."""
+    if len(digits) != 4 or not digits.isdigit():
+        return None
+    day, month = int(digits[:2]), int(digits[2:])
+    for year in (today.year, today.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            return None
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def parse_time(digits: str) -> time | None:
+    """``HHMM`` (also ``HMM``, or ``H``/``HH`` for the full hour) → a time of day, else None."""
+    if not digits.isdigit() or not 1 <= len(digits) <= 4:
+        return None
+    hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
+    if hours > 23 or minutes > 59:
+        return None
+    return time(hours, minutes)
+
+
+def parse_phone(digits: str) -> str | None:
+    """Ten typed digits (``0612345678``) → E.164 through ``dispatch.phones``, else None."""
+    if len(digits) != 10 or not digits.isdigit():
+        return None
+    return try_normalize(digits)

@@ -1,0 +1,129 @@
+"""Voice webhooks: the phone menu, the TwiML of outbound calls, and call status callbacks.
+
+``/webhooks/voice`` is the number's voice URL; every question of the menu posts its answer to
+``/webhooks/voice/ivr/<step>``; outbound calls fetch ``/webhooks/voice/outbound/<call_id>``;
+``/webhooks/voice/status`` receives the status callbacks of outbound calls (``?c=<call_id>``)
+and of inbound ones (the number's "call status changes" URL). Each handler: check the
+signature, parse the form, call one ``dispatch`` function inside one transaction, enqueue its
+jobs after commit, render the plan with the SDK's ``VoiceResponse``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from dispatch import calls, ivr
+from dispatch.app import db, services
+from dispatch.clock import utcnow
+from dispatch.config import Settings
+from dispatch.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
+from dispatch.phones import try_normalize
+from dispatch.receipts import first_time
+from webhooks.security import twilio_only
+from webhooks.twiml import twiml
+from workers.queue import enqueue
+
+bp = Blueprint("voice", __name__, url_prefix="/webhooks/voice")
+LANGUAGE = "fr-FR"
+
+
+@bp.post("")
+@twilio_only
+def incoming_call():
+    call, settings, session, now = _call_input(), services().settings, db(), utcnow()
+    with session.begin():
+        plan = ivr.start_call(session, settings, call, now)
+    return _answer(settings, plan)
+
+
+@bp.post("/ivr/<step>")
+@twilio_only
+def ivr_step(step: str):
+    call, settings, session, now = _call_input(), services().settings, db(), utcnow()
+    with session.begin():
+        plan = ivr.answer(session, settings, step[:30], call, now)
+    return _answer(settings, plan)
+
+
+@bp.post("/outbound/<int:call_id>")
+@twilio_only
+def outbound_call(call_id: int):
+    answered_by = request.form.get("AnsweredBy", "")[:30] or None
+    digits = request.form.get("Digits")
+    settings, session, now = services().settings, db(), utcnow()
+    with session.begin():
+        plan = calls.outbound_twiml(session, settings, call_id, answered_by, digits[:10] if digits else digits, now)
+    return _answer(settings, plan)
+
+
+@bp.post("/status")
+@twilio_only
+def call_status():
+    sid = request.form.get("CallSid", "")[:64]
+    status = request.form.get("CallStatus", "")[:20]
+    answered_by = request.form.get("AnsweredBy", "")[:30] or None
+    call_id = request.args.get("c", type=int)
+    settings, session, now = services().settings, db(), utcnow()
+    with session.begin():
+        if not first_time(session, f"call-status:{sid or call_id}:{status}"):
+            return twiml(VoiceResponse())
+        if call_id is not None:
+            effects = calls.call_progress(session, settings, call_id, sid, status, answered_by, now)
+        else:
+            effects = ivr.call_ended(session, settings, sid, status, now)
+    enqueue(settings, effects)
+    return twiml(VoiceResponse())
+
+
+def _call_input() -> CallInput:
+    form = request.form
+    digits = form.get("Digits")
+    recording = form.get("RecordingUrl", "")
+    return CallInput(
+        call_sid=form.get("CallSid", "")[:64],
+        caller=try_normalize(form.get("From", "")[:40]),
+        digits=digits[:20] if digits is not None else None,
+        # Only Twilio's own https URL is worth keeping for coordinators to listen to.
+        recording_url=recording if recording.startswith(("https://", "http://")) and len(recording) <= 500 else None,
+        dial_status=form.get("DialCallStatus", "")[:20] or None,
+    )
+
+
+def _answer(settings: Settings, plan: Plan):
+    enqueue(settings, plan.effects)
+    return twiml(render(settings, plan))
+
+
+def render(settings: Settings, plan: Plan) -> VoiceResponse:
+    """The plan's verbs as TwiML: French speech in the configured voice, absolute action URLs."""
+    response = VoiceResponse()
+    base = settings.public_base_url
+    for verb in plan.verbs:
+        if isinstance(verb, Say):
+            response.say(verb.text, voice=settings.voice, language=LANGUAGE)
+        elif isinstance(verb, Gather):
+            gather = response.gather(
+                input="dtmf",
+                action=base + verb.action,
+                method="POST",
+                num_digits=verb.num_digits,
+                finish_on_key=verb.finish_on_key,
+                timeout=verb.timeout,
+                action_on_empty_result=True if verb.action_on_empty_result else None,
+            )
+            for prompt in verb.prompts:
+                gather.say(prompt, voice=settings.voice, language=LANGUAGE)
+        elif isinstance(verb, Record):
+            response.record(
+                action=base + verb.action, method="POST", max_length=verb.max_length, finish_on_key="#", play_beep=True
+            )
+        elif isinstance(verb, Dial):
+            dial = response.dial(action=base + verb.action, method="POST", timeout=verb.timeout)
+            for number in verb.numbers:
+                dial.number(number)
+        elif isinstance(verb, Redirect):
+            response.redirect(base + verb.action, method="POST")
+        elif isinstance(verb, Hangup):
+            response.hangup()
+    return response
