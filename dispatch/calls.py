@@ -116,12 +116,18 @@ def confirm_request(session: Session, request: CareRequest, now: datetime, **dat
 
 
 def call_finished(
-    session: Session, call: Call, status: str, now: datetime, *, settings: Settings | None = None
+    session: Session,
+    call: Call,
+    status: str,
+    now: datetime,
+    *,
+    settings: Settings | None = None,
+    refused: bool = False,
 ) -> list[Effect]:
     """A call's final status: record it, then confirm, retry, or fall back to an SMS and a flag.
 
-    Without ``settings`` (a placement the provider refused outright, from ``dispatch.outbox``)
-    there is no retry: the same refusal would come back. The request is flagged at once.
+    A placement the provider ``refused`` outright (invalid number...) is not retried: the same
+    refusal would come back. It goes straight to the SMS fallback and the flag.
     """
     if call.status in FINAL_STATUSES:
         return []  # already done: a repeated or late callback
@@ -148,7 +154,7 @@ def call_finished(
         return []
     if request.status not in STILL_TRUE.get(call.purpose, ()) or _superseded(session, call):
         return []  # the news changed (cancelled, withdrawn, taken again): that call has nothing left to say
-    if settings is not None and call.attempt < MAX_ATTEMPTS:
+    if settings is not None and not refused and call.attempt < MAX_ATTEMPTS:
         at = now + timedelta(seconds=settings.confirm_retry_s)
         record(session, request, "call_retry", now, purpose=call.purpose, attempt=call.attempt + 1, at=at.isoformat())
         return [queue_call(session, call.to_phone, call.purpose, now, request=request, attempt=call.attempt + 1, at=at)]

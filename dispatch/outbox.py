@@ -205,7 +205,7 @@ def place_call(
         with session.begin():
             call = session.get(Call, call_id)
             call.error_code = err.code
-            return call_finished(session, call, "failed", now, settings=settings)
+            return call_finished(session, call, "failed", now, settings=settings, refused=True)
     with session.begin():
         call = session.get(Call, call_id)
         call.sid, call.status = placed.sid, "initiated"

@@ -201,6 +201,9 @@ def test_a_call_refused_by_the_provider_flags_the_request_at_once(client, sessio
     assert (call.status, call.error_code) == ("failed", 21217)
     request = session.get(CareRequest, request.id)
     assert request.needs_attention and request.attention_reason == Attention.requester_unreachable(1)
+    assert len(calls_of(session, request)) == 1  # no second call, but the news is written as an SMS
+    texts = session.scalars(select(Message.body).where(Message.to_phone == MOBILE, Message.direction == "out"))
+    assert any("acceptée par" in body for body in texts)
 
 
 def test_a_cancelled_request_is_not_called_again(client, session, settings):
