@@ -117,7 +117,7 @@ def accept(
 def _details_args(session: Session, settings: Settings, request: CareRequest, now: datetime) -> tuple:
     requester = request.requester.name if request.requester else ""
     phone = normalize_phone(request.callback_phone).national if request.callback_phone else "-"
-    link = details_link(settings, request.reference, now)
+    link = details_link(settings, request.reference, now, request.accepted_nurse_id)
     return (
         settings.sio_name,
         request.reference,

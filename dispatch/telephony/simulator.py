@@ -4,21 +4,35 @@ It answers like Twilio would (a fresh ``SM…``/``CA…`` sid, status "queued") 
 runs unchanged. The durable record of outbound texts is the project's database; ``outbox`` here
 only serves tests and debugging. ``fail_numbers`` lets a test make a given number fail with the
 outcome it wants to exercise (opted out, invalid, transient).
+
+Like Twilio, it then reports each text's progress (``queued``, ``sent``, ``delivered``) to the
+text's status callback URL: a signed form POST over real HTTP, from a background thread, a
+moment later. So the production webhook records deliveries in the simulator too. An
+unreachable web server only costs a log line: the send itself has already succeeded.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
+
+import requests
+from twilio.request_validator import RequestValidator
 
 from dispatch.telephony import Sent, TelephonyError
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
+
+log = logging.getLogger(__name__)
+DELIVERY_STATUSES = ("queued", "sent", "delivered")
+SIMULATED_ACCOUNT_SID = "AC" + "0" * 32
 
 
 @dataclass(frozen=True)
@@ -45,8 +59,11 @@ def new_sid(prefix: str) -> str:
 class SimulatorTelephony:
     """In-memory telephony. Thread-safe: workers and the simulator page may share one instance."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, callback_delay_s: float = 0.4, send_callbacks: bool = True):
         self.settings = settings
+        #: Pause before each delivery status callback (the real network takes a moment too).
+        self.callback_delay_s = callback_delay_s
+        self.send_callbacks = send_callbacks
         self._lock = threading.Lock()
         #: Every accepted send, oldest first. Read it through :meth:`sent` for a stable copy.
         self.outbox: list[SimulatedSend] = []
@@ -54,8 +71,13 @@ class SimulatorTelephony:
         self.fail_numbers: dict[str, TelephonyError] = {}
 
     def send_sms(self, to: str, body: str, status_callback: str) -> Sent:
-        """Record one text and answer like Twilio."""
-        return self._record(SimulatedSend("sms", to, body, None, status_callback, new_sid("SM"), _now()))
+        """Record one text and answer like Twilio; its status callbacks follow in the background."""
+        sent = self._record(SimulatedSend("sms", to, body, None, status_callback, new_sid("SM"), _now()))
+        if self.send_callbacks and status_callback:
+            threading.Thread(
+                target=self._report_delivery, args=(sent.sid, to, status_callback), name="sim-sms-status", daemon=True
+            ).start()
+        return sent
 
     def place_call(self, to: str, url: str, status_callback: str, *, machine_detection: bool = False) -> Sent:
         """Record one call and answer like Twilio."""
@@ -82,6 +104,31 @@ class SimulatorTelephony:
         with self._lock:
             self.outbox.append(send)
         return Sent(sid=send.sid, status="queued")
+
+    def _report_delivery(self, sid: str, to: str, url: str) -> None:
+        """POST queued, sent then delivered to ``url``, signed like Twilio; give up quietly on errors."""
+        validator = RequestValidator(self.settings.twilio_auth_token)
+        for status in DELIVERY_STATUSES:
+            time.sleep(self.callback_delay_s)
+            params = {
+                "MessageSid": sid,
+                "SmsSid": sid,
+                "MessageStatus": status,
+                "SmsStatus": status,
+                "AccountSid": self.settings.twilio_account_sid or SIMULATED_ACCOUNT_SID,
+                "From": self.settings.twilio_phone_number,
+                "To": to,
+                "ApiVersion": "2010-04-01",
+            }
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+            try:
+                response = requests.post(url, data=params, headers=headers, timeout=5)
+            except requests.RequestException as err:
+                log.info("simulator: status callback to %s not delivered (%s)", url, type(err).__name__)
+                return
+            if response.status_code >= 400:
+                log.warning("simulator: status callback %s answered %s", url, response.status_code)
+                return
 
 
 def _now() -> datetime:

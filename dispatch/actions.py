@@ -1,0 +1,98 @@
+"""What a coordinator does by hand from the status page, besides assigning, redispatching and
+cancelling (``dispatch.requests``): telling the requester, calling back, pausing a nurse.
+
+Every action is a guarded update where the state matters, and an event with the
+coordinator's name as actor, so the timeline says who did what.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dispatch.phones import mask
+from dispatch.timeline import record
+from models import Call, CareRequest, Event, Nurse
+
+MAX_PAUSE_DAYS = 365
+PAUSE_UNTIL_RESUMED = timedelta(days=3650)
+VIEW_EVERY = timedelta(minutes=10)
+
+
+def mark_informed(session: Session, request: CareRequest, now: datetime, *, actor: str) -> bool:
+    """The coordinator told the requester who will come: ``accepted`` becomes ``confirmed``.
+
+    Confirmation calls still waiting to be placed are cancelled (the requester knows);
+    a call already ringing finishes on its own. False when the request was not ``accepted``.
+    """
+    moved = session.execute(
+        update(CareRequest)
+        .where(CareRequest.id == request.id, CareRequest.status == "accepted")
+        .values(status="confirmed", confirmed_at=now, needs_attention=False, attention_reason=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    session.execute(
+        update(Call)
+        .where(Call.request_id == request.id, Call.purpose == "confirm", Call.status == "queued")
+        .values(status="canceled", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(request)
+    record(session, request, "requester_informed", now, actor=actor)
+    return True
+
+
+def record_callback(
+    session: Session, request: CareRequest, now: datetime, *, actor: str, note: str | None = None
+) -> None:
+    """The coordinator called the requester back (from her own phone): keep it in the timeline."""
+    record(
+        session,
+        request,
+        "called_back",
+        now,
+        actor=actor,
+        to=mask(request.callback_phone),
+        note=(note or "").strip()[:300] or None,
+    )
+
+
+def record_view(session: Session, request: CareRequest, now: datetime, *, actor: str) -> bool:
+    """Audit trail: who opened the request's page (it shows health data and the recording).
+
+    One event per coordinator per :data:`VIEW_EVERY`: the page reloads after each action,
+    and a timeline full of "viewed" lines would hide what happened. False when skipped.
+    """
+    recent = session.scalar(
+        select(Event.id)
+        .where(
+            Event.request_id == request.id, Event.kind == "viewed", Event.actor == actor, Event.at > now - VIEW_EVERY
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    record(session, request, "viewed", now, actor=actor)
+    return True
+
+
+def pause_nurse(session: Session, nurse: Nurse, now: datetime, *, actor: str, days: int | None = None) -> None:
+    """No offers to this nurse until resumed (``days`` None) or for that many days."""
+    if days is not None and not 1 <= days <= MAX_PAUSE_DAYS:
+        raise ValueError(f"le nombre de jours doit être entre 1 et {MAX_PAUSE_DAYS}")
+    nurse.paused_until = now + (timedelta(days=days) if days else PAUSE_UNTIL_RESUMED)
+    record(session, None, "nurse_paused", now, actor=actor, nurse=nurse, days=days)
+
+
+def resume_nurse(session: Session, nurse: Nurse, now: datetime, *, actor: str) -> bool:
+    """Offers again; False when she was not paused."""
+    if nurse.paused_until is None or nurse.paused_until <= now:
+        nurse.paused_until = None
+        return False
+    nurse.paused_until = None
+    record(session, None, "nurse_resumed", now, actor=actor, nurse=nurse)
+    return True

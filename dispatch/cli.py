@@ -1,0 +1,297 @@
+"""The ``sio`` command: ``flask --app wsgi`` with the project's commands (DESIGN §5).
+
+The commands only parse arguments and format results; the work is in
+``dispatch.imports``, ``dispatch.demo``, ``dispatch.runner`` and ``workers.worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from sqlalchemy import select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+
+from dispatch.config import ConfigError
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+def main() -> None:
+    """Console script ``sio``. A bad setting prints one line and exits 2, never a traceback."""
+    from redis.exceptions import RedisError
+
+    from dispatch.app import create_app
+
+    try:
+        app = create_app()
+    except ConfigError as err:
+        _fail(f"configuration error: {err}", code=2)
+    except (ArgumentError, NoSuchModuleError) as err:  # an unusable DATABASE_URL
+        _fail(f"configuration error: DATABASE_URL: {_first_line(err)}", code=2)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] in ("dispatch", "models", "webhooks", "workers", "status"):
+            raise
+        _fail(f"configuration error: DATABASE_URL: its driver needs the module {err.name!r}, not installed", code=2)
+    except OSError as err:  # the instance folder cannot be created or written
+        _fail(f"configuration error: SIO_INSTANCE_PATH: {err.strerror or err}: {err.filename}", code=2)
+    # No default commands: Flask's own ``run`` (the development server) would hide ours.
+    group = FlaskGroup(
+        create_app=lambda: app, add_default_commands=False, help="SIO dispatch: service infirmier d'orientation."
+    )
+    group.add_command(shell_command)
+    group.add_command(routes_command)
+    try:
+        group.main(prog_name="sio")
+    except (OperationalError, ProgrammingError) as err:
+        hint = " (run `sio db upgrade` first)" if "no such table" in str(err) or "does not exist" in str(err) else ""
+        _fail(f"database error: {_first_line(err.orig or err)}{hint}")
+    except RedisError as err:
+        _fail(f"Redis error: {_first_line(err)} (check REDIS_URL; unset, `sio run` starts its own Redis)")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"sio: {message}", err=True)
+    sys.exit(code)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (
+        db_group,
+        nurses_group,
+        requesters_group,
+        coordinators_group,
+        demo_command,
+        worker_command,
+        run_command,
+    ):
+        app.cli.add_command(command)
+
+
+def _services():
+    from dispatch.app import services
+
+    return services()
+
+
+@click.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Create or migrate the schema; load the communes when empty.")
+@with_appcontext
+def db_upgrade() -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set up on import: noise
+    from dispatch.migrate import upgrade
+
+    loaded = upgrade(_services().engine)
+    click.echo(f"schema up to date{f'; {loaded} communes loaded' if loaded else ''}")
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+
+def _run_import(importer, path: str, skip_invalid: bool) -> None:
+    """Run an import in one transaction, print its errors by line, exit 0 only if every row went in."""
+    data = Path(path).read_bytes()
+    with _services().sessionmaker() as session:
+        result = importer(session, data, skip_invalid=skip_invalid)
+        if result.imported:
+            session.commit()
+        else:
+            session.rollback()
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    what = result.what
+    if result.errors:
+        if result.fatal:
+            click.echo(f"{path}: cannot import {what}:", err=True)
+        elif skip_invalid:
+            bad = len(result.error_lines)
+            click.echo(f"{path}: {bad} of {result.rows} rows skipped:", err=True)
+        else:
+            bad = len(result.error_lines)
+            click.echo(f"{path}: {bad} of {result.rows} rows invalid; nothing imported:", err=True)
+        for error in result.errors:
+            click.echo(f"  {error}", err=True)
+    if result.imported or not result.errors:
+        click.echo(f"imported {result.imported} {what} ({result.created} new, {result.updated} updated)")
+    if not result.ok:
+        if not skip_invalid and not result.fatal:
+            click.echo("fix these lines and import again, or use --skip-invalid to import the valid rows", err=True)
+        sys.exit(1)
+
+
+@click.group("nurses", help="Nurses.")
+def nurses_group() -> None:
+    pass
+
+
+@nurses_group.command("import")
+@click.argument("path", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows and list the others.")
+@with_appcontext
+def nurses_import(path: str, skip_invalid: bool) -> None:
+    """Upsert nurses by phone from FILE.csv (columns name,phone,zones[,skills,availability]).
+
+    Every row is checked first; one bad row and nothing is written, unless --skip-invalid.
+    Exit code 0 only when every row was imported.
+    """
+    from dispatch.imports import import_nurses
+
+    _run_import(import_nurses, path, skip_invalid)
+
+
+@click.group("requesters", help="Requesters: hospital wards, Ehpads, labs, social workers, GPs.")
+def requesters_group() -> None:
+    pass
+
+
+@requesters_group.command("import")
+@click.argument("path", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows and list the others.")
+@with_appcontext
+def requesters_import(path: str, skip_invalid: bool) -> None:
+    """Upsert requesters by name from FILE.csv (columns name,kind[,phones,postcode])."""
+    from dispatch.imports import import_requesters
+
+    _run_import(import_requesters, path, skip_invalid)
+
+
+@requesters_group.command("token")
+@click.argument("name")
+@with_appcontext
+def requesters_token(name: str) -> None:
+    """Print a new API token for requester NAME (shown once; only its hash is kept)."""
+    from dispatch.tokens import issue_token
+    from models import Requester
+
+    with _services().sessionmaker.begin() as session:
+        requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
+        if requester is None:
+            _fail(f"no requester named {name!r} (see `sio requesters import`)")
+        token = issue_token(session, requester)
+    click.echo(f"API token for {requester.name} (shown once, keep it safe):", err=True)
+    click.echo(token)
+
+
+# --- coordinators -----------------------------------------------------------------------------
+
+
+@click.group("coordinators", help="Coordinators: the users of the status page.")
+def coordinators_group() -> None:
+    pass
+
+
+@coordinators_group.command("create")
+@click.argument("email")
+@click.option("--name", help="Full name (required for a new coordinator).")
+@click.option("--phone", help="Phone for transferred calls and alerts (required for a new coordinator).")
+@click.option("--password", help="Prompted, with confirmation, when not given.")
+@click.option("--on-duty/--off-duty", default=None, help="Receives transferred calls and alerts.")
+@with_appcontext
+def coordinators_create(
+    email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None
+) -> None:
+    """Create or update (by EMAIL) a coordinator who can log in to the status page."""
+    from werkzeug.security import generate_password_hash
+
+    from dispatch.phones import PhoneError, normalize_phone
+    from models import Coordinator
+
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        _fail(f"{email!r} is not an email address")
+    e164 = None
+    if phone is not None:
+        try:
+            parsed = normalize_phone(phone)
+        except PhoneError as err:
+            _fail(f"--phone {phone!r}: {err}")
+        e164 = parsed.e164
+        if not parsed.is_mobile:
+            click.echo(f"warning: {parsed.national} is not a mobile: alerts by text will not reach it", err=True)
+    if name is not None and not name.strip():
+        _fail("--name is empty")
+    with _services().sessionmaker() as session:
+        coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
+        if coordinator is None and (not name or not phone):
+            _fail("a new coordinator needs --name and --phone")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD:
+        _fail(f"the password must have at least {MIN_PASSWORD} characters")
+    with _services().sessionmaker.begin() as session:
+        coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
+        created = coordinator is None
+        if created:
+            coordinator = Coordinator(email=email, on_duty=False)
+            session.add(coordinator)
+        if name:
+            coordinator.name = " ".join(name.split())
+        if e164:
+            coordinator.phone = e164
+        if on_duty is not None:
+            coordinator.on_duty = on_duty
+        coordinator.password_hash = generate_password_hash(password, method="scrypt")
+        coordinator.failed_logins = 0
+        coordinator.locked_until = None
+    duty = "on duty" if coordinator.on_duty else "off duty"
+    click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
+
+
+# --- demo, worker, run ------------------------------------------------------------------------
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Seed the demo region into an empty database (40 nurses, 3 requesters, demo@sio.local / demo)."""
+    from dispatch.demo import DemoError, has_data, seed_demo
+
+    svc = _services()
+    with svc.sessionmaker.begin() as session:
+        if has_data(session):
+            click.echo("demo data not loaded: the database already has nurses, requesters or coordinators")
+            return
+        if svc.settings.telephony != "simulator":
+            _fail("the demo's phone numbers are made up: seed it with TELEPHONY=simulator only")
+        try:
+            summary = seed_demo(session)
+        except DemoError as err:
+            _fail(str(err))
+    click.echo(str(summary))
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run the due jobs, then exit.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """An RQ worker with the scheduler and the sweeper, on the configured Redis."""
+    from workers.worker import run_worker
+
+    run_worker(_services().settings, burst=burst)
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server binds.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers.")
+@with_appcontext
+def run_command(host: str, port: int, web_workers: int) -> None:
+    """Web server + worker (+ the embedded Redis when REDIS_URL is unset). Ctrl-C stops all of it."""
+    from dispatch.runner import run_service
+
+    sys.exit(run_service(_services().settings, host=host, port=port, workers=web_workers))

@@ -1,0 +1,158 @@
+"""``/status``: the board of requests (polled by the page) and one request's page with its actions.
+
+Each action: one transaction calling one ``dispatch`` function with the coordinator's
+name as actor, then the effects enqueued after the commit, then back to the page.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from dispatch.actions import mark_informed, record_callback, record_view
+from dispatch.app import db, services
+from dispatch.clock import utcnow
+from dispatch.requests import assign_nurse, cancel_request, find_request, redispatch
+from models import Nurse
+from status import queries
+from status.sim_store import recording_transcript
+from status.web import actor_name, require_login
+from workers.queue import enqueue
+
+bp = Blueprint("board", __name__, url_prefix="/status")
+bp.before_request(require_login)
+
+ASSIGNABLE = ("open", "unfilled", "review")
+
+
+@bp.get("")
+def index():
+    return render_template("board.html", board=queries.board(db(), utcnow()), now=utcnow())
+
+
+@bp.get("/fragment")
+def fragment():
+    """The board's tables alone: the page fetches this every few seconds."""
+    html = render_template("_board.html", board=queries.board(db(), utcnow()), now=utcnow())
+    return html, 200, {"Cache-Control": "no-store"}
+
+
+def _request_or_404(reference: str):
+    care_request = find_request(db(), reference[:6]) if reference.isdigit() else None
+    if care_request is None:
+        abort(404)
+    return care_request
+
+
+@bp.get("/requests/<reference>")
+def show(reference: str):
+    session, now, settings = db(), utcnow(), services().settings
+    with session.begin():
+        care_request = _request_or_404(reference)
+        record_view(session, care_request, now, actor=actor_name())
+    return render_template(
+        "request.html",
+        r=care_request,
+        commune=queries.commune_names(session, {care_request.insee} if care_request.insee else set()).get(
+            care_request.insee or "", ""
+        ),
+        counts=queries.offer_counts(session, [care_request.id])[care_request.id],
+        offers=care_request.offers,
+        timeline=queries.request_timeline(session, care_request, now),
+        nurses=queries.assignable_nurses(session, care_request) if care_request.status in ASSIGNABLE else [],
+        transcript=recording_transcript(settings, care_request.recording_url),
+        now=now,
+    )
+
+
+def _back(reference: str):
+    return redirect(url_for("board.show", reference=reference))
+
+
+@bp.post("/requests/<reference>/assign")
+def assign(reference: str):
+    session, now, settings = db(), utcnow(), services().settings
+    nurse_id = request.form.get("nurse_id", type=int)
+    with session.begin():
+        care_request = _request_or_404(reference)
+        nurse = session.get(Nurse, nurse_id) if nurse_id else None
+        if nurse is None:
+            flash("Choisissez une infirmière dans la liste.", "error")
+            return _back(reference)
+        if care_request.status not in ASSIGNABLE:
+            flash(
+                f"La demande est {queries.labels.status(care_request.status)} : elle ne peut plus être attribuée.",
+                "error",
+            )
+            return _back(reference)
+        outcome = assign_nurse(session, settings, care_request, nurse, now, actor=actor_name())
+        won = care_request.accepted_nurse_id == nurse.id
+    enqueue(settings, outcome.effects)
+    if won:
+        flash(
+            f"Demande attribuée à {nurse.name}. Elle reçoit les détails par SMS ; le demandeur va être rappelé.", "ok"
+        )
+    else:
+        flash("Une autre infirmière a accepté entre-temps : la demande n'a pas été réattribuée.", "error")
+    return _back(reference)
+
+
+@bp.post("/requests/<reference>/redispatch")
+def dispatch_again(reference: str):
+    session, now, settings = db(), utcnow(), services().settings
+    with session.begin():
+        care_request = _request_or_404(reference)
+        if care_request.status not in ASSIGNABLE:
+            flash("Seule une demande en cours, non pourvue ou à revoir peut être diffusée à nouveau.", "error")
+            return _back(reference)
+        if not care_request.postcode and not care_request.insee:
+            flash(
+                "Impossible de diffuser : la commune du patient est inconnue. Attribuez la demande à la main.", "error"
+            )
+            return _back(reference)
+        effects = redispatch(session, settings, care_request, now, actor=actor_name())
+    enqueue(settings, effects)
+    flash(
+        "Nouvelle diffusion lancée." if effects else "Aucune nouvelle diffusion n'était possible.",
+        "ok" if effects else "error",
+    )
+    return _back(reference)
+
+
+@bp.post("/requests/<reference>/cancel")
+def cancel(reference: str):
+    session, now, settings = db(), utcnow(), services().settings
+    reason = request.form.get("reason", "").strip()[:200] or None
+    with session.begin():
+        care_request = _request_or_404(reference)
+        effects = cancel_request(session, settings, care_request, now, actor=actor_name(), reason=reason)
+    if effects is None:
+        flash("La demande était déjà close.", "error")
+        return _back(reference)
+    enqueue(settings, effects)
+    flash("Demande annulée ; les infirmières concernées sont prévenues.", "ok")
+    return _back(reference)
+
+
+@bp.post("/requests/<reference>/informed")
+def informed(reference: str):
+    session, now = db(), utcnow()
+    with session.begin():
+        care_request = _request_or_404(reference)
+        done = mark_informed(session, care_request, now, actor=actor_name())
+    flash(
+        "Demandeur noté comme informé : demande confirmée."
+        if done
+        else "Seule une demande acceptée peut être marquée « demandeur informé ».",
+        "ok" if done else "error",
+    )
+    return _back(reference)
+
+
+@bp.post("/requests/<reference>/called-back")
+def called_back(reference: str):
+    session, now = db(), utcnow()
+    with session.begin():
+        care_request = _request_or_404(reference)
+        record_callback(session, care_request, now, actor=actor_name(), note=request.form.get("note"))
+    flash("Rappel noté dans l'historique.", "ok")
+    return _back(reference)

@@ -1,0 +1,155 @@
+"""What the simulator keeps and shows: typed "recordings", the people's phones and their feeds.
+
+A recording in the simulator is the text typed in place of speech. It is saved in the
+instance folder and served back at ``/simulator/recordings/<sid>`` (a short tone, so an
+``<audio>`` player works) with the text beside it: the status page shows the text as the
+transcript of the recording.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import struct
+import wave
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dispatch.config import Settings
+from models import Call, Coordinator, Message, Nurse, Requester, RequesterPhone
+
+RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+RECORDING_PATH = "/simulator/recordings/"
+FEED_LENGTH = 40
+RINGING = ("initiated", "ringing")
+ACTIVE_WINDOW = timedelta(hours=24)
+
+
+def _recordings_dir(settings: Settings) -> Path:
+    return settings.instance_path / "simulator" / "recordings"
+
+
+def save_recording(settings: Settings, sid: str, text: str) -> str:
+    """Keep the typed text of a recording; return the RecordingUrl to give the service."""
+    folder = _recordings_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{sid}.txt").write_text(text, encoding="utf-8")
+    return settings.public_base_url + RECORDING_PATH + sid
+
+
+def read_recording(settings: Settings, sid: str) -> str | None:
+    if not RECORDING_SID.match(sid):
+        return None
+    path = _recordings_dir(settings) / f"{sid}.txt"
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def recording_transcript(settings: Settings, url: str | None) -> str | None:
+    """The typed text behind a simulator recording URL (None for a real Twilio recording)."""
+    prefix = settings.public_base_url + RECORDING_PATH
+    if not url or not url.startswith(prefix):
+        return None
+    return read_recording(settings, url[len(prefix) :].split(".")[0].split("?")[0])
+
+
+def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A soft 440 Hz tone: what an ``<audio>`` element plays for a simulated recording."""
+    frames = b"".join(
+        struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+    name: str
+    role: str  # requester, nurse, coordinator
+
+
+def contacts(session: Session) -> list[Contact]:
+    """Everyone with a phone the service knows: requesters first, then nurses, then coordinators."""
+    people = [
+        Contact(phone, name, "requester")
+        for phone, name in session.execute(
+            select(RequesterPhone.phone, Requester.name)
+            .join(Requester, Requester.id == RequesterPhone.requester_id)
+            .order_by(Requester.name, RequesterPhone.phone)
+        )
+    ]
+    people += [Contact(n.phone, n.name, "nurse") for n in session.scalars(select(Nurse).order_by(Nurse.name))]
+    people += [
+        Contact(c.phone, c.name, "coordinator")
+        for c in session.scalars(select(Coordinator).where(Coordinator.phone.is_not(None)).order_by(Coordinator.name))
+    ]
+    return people
+
+
+def active_phones(session: Session, now: datetime) -> set[str]:
+    """Numbers that texted or were texted or called in the last day: their phones open by themselves."""
+    since = now - ACTIVE_WINDOW
+    found: set[str] = set()
+    for a, b in session.execute(select(Message.from_phone, Message.to_phone).where(Message.created_at >= since)):
+        found.update(p for p in (a, b) if p)
+    for a, b in session.execute(select(Call.from_phone, Call.to_phone).where(Call.created_at >= since)):
+        found.update(p for p in (a, b) if p)
+    return found
+
+
+@dataclass
+class FeedItem:
+    at: datetime
+    kind: str  # received (the phone got it), sent (the phone sent it), call
+    text: str
+    status: str = ""
+
+
+def phone_feed(session: Session, phone: str) -> tuple[list[FeedItem], list[Call]]:
+    """The texts and calls of one phone, oldest first, and the calls ringing on it now."""
+    messages = list(
+        session.scalars(
+            select(Message)
+            .where(
+                or_(Message.to_phone == phone, Message.from_phone == phone),
+                Message.status.not_in(("queued", "sending", "canceled")) | (Message.direction == "in"),
+            )
+            .order_by(Message.id.desc())
+            .limit(FEED_LENGTH)
+        )
+    )
+    calls = list(
+        session.scalars(
+            select(Call).where(or_(Call.to_phone == phone, Call.from_phone == phone)).order_by(Call.id.desc()).limit(10)
+        )
+    )
+    messages.reverse()  # oldest first, so a reply stays after the text it answers when both share a time
+    items = [
+        FeedItem(
+            m.sent_at or m.created_at,
+            "sent" if m.direction == "in" and m.from_phone == phone else "received",
+            m.body,
+            m.status,
+        )
+        for m in messages
+    ]
+    items += [FeedItem(c.created_at, "call", _call_line(c, phone), c.status) for c in calls]
+    items.sort(key=lambda item: item.at)
+    ringing = [c for c in calls if c.direction == "out" and c.to_phone == phone and c.status in RINGING and c.sid]
+    return items, ringing
+
+
+def _call_line(call: Call, phone: str) -> str:
+    if call.direction == "out" and call.to_phone == phone:
+        return "Appel reçu du service"
+    return "Appel passé au service"
