@@ -29,6 +29,11 @@ def _clean(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+def _sentence(text: str) -> str:
+    """End with one full stop: ``auj.`` must not become ``auj..``."""
+    return text if text.endswith(".") else text + "."
+
+
 def care_label(care_type: str) -> str:
     """The short French label of a care type (``soins infirmiers`` for an unknown one)."""
     return CARE_LABELS.get(care_type, CARE_LABELS["autre"])
@@ -96,7 +101,7 @@ def offer(
     marker = "URGENT " if urgent else ""
     head = f"{_clean(name)[:OFFER_NAME_MAX]}: {marker}demande {reference}, {care_label(care_type)} à "
     tail = (
-        f" ({_clean(postcode)}), {format_when(start_local, has_time, now_local)}. "
+        f" ({_clean(postcode)}), {_sentence(format_when(start_local, has_time, now_local))} "
         f"Répondez OUI {reference} ou NON {reference}"
     )
     head, tail = to_gsm7(head), to_gsm7(tail)
@@ -245,7 +250,7 @@ def requester_ack(
     return _sign(
         name,
         f"demande {reference} enregistrée: {care_label(care_type)} à {_clean(commune)}, "
-        f"{format_when(start_local, has_time, now_local)}. Nous vous rappelons dès qu'une infirmière accepte. "
+        f"{_sentence(format_when(start_local, has_time, now_local))} Nous vous rappelons dès qu'une infirmière accepte. "
         f"Pour annuler: ANNULER {reference}",
     )
 

@@ -225,3 +225,11 @@ def test_format_when(start, has_time, expected):
 
 def test_spell_digits():
     assert texts.spell_digits("123456") == "1 2 3 4 5 6"
+
+
+def test_an_abbreviated_day_does_not_get_two_full_stops():
+    from datetime import datetime
+
+    now = datetime(2026, 11, 23, 10, 0)
+    body = texts.offer("SIO", "Saint-Chamond", "42400", "pansement", now, False, "123456", False, now)
+    assert "auj.." not in body and "auj. Répondez" in body
