@@ -81,6 +81,12 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     from dispatch.cli import register_commands
 
     register_commands(app)
+    from status.security import init_security
+
+    init_security(app)
+    from status.metrics import init_metrics
+
+    init_metrics(app)
     return app
 
 

@@ -75,6 +75,7 @@ def register_commands(app: Flask) -> None:
         demo_command,
         worker_command,
         run_command,
+        purge_command,
     ):
         app.cli.add_command(command)
 
@@ -295,3 +296,37 @@ def run_command(host: str, port: int, web_workers: int) -> None:
     from dispatch.runner import run_service
 
     sys.exit(run_service(_services().settings, host=host, port=port, workers=web_workers))
+
+
+@click.command("purge")
+@click.option(
+    "--older-than",
+    "older_than",
+    default="90d",
+    show_default=True,
+    metavar="DURATION",
+    help="Purge requests closed longer ago than this (90d, 12h, 30m).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count the requests that would be purged.")
+@with_appcontext
+def purge_command(older_than: str, dry_run: bool) -> None:
+    """Remove notes, recordings links, IVR data and text bodies of old closed requests.
+
+    Statuses, times and counts stay, for statistics.
+    """
+    from dispatch.app import services
+    from dispatch.clock import utcnow
+    from dispatch.purge import parse_duration, purge, requests_to_purge
+
+    try:
+        delay = parse_duration(older_than)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--older-than") from None
+    svc = services()
+    if dry_run:
+        with svc.sessionmaker() as session:
+            click.echo(f"{requests_to_purge(session, delay, utcnow())} requests would be purged")
+        return
+    with svc.sessionmaker.begin() as session:
+        result = purge(session, delay, utcnow())
+    click.echo(str(result))

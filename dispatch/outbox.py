@@ -57,22 +57,41 @@ def queue_sms(
     from_phone: str | None = None,
 ) -> SendMessage:
     """Write a text to send; return the effect that sends it once the caller has committed."""
-    message = Message(
-        direction="out",
-        kind=kind,
-        from_phone=from_phone,
-        to_phone=to,
-        body=body,
-        status="queued",
-        request_id=request.id if request else None,
-        nurse_id=nurse.id if nurse else None,
-        offer_id=offer.id if offer else None,
-        send_after=now,
-        created_at=now,
-    )
-    session.add(message)
+    return queue_sms_many(session, [(to, nurse, offer)], body, now, kind=kind, request=request, from_phone=from_phone)[
+        0
+    ]
+
+
+def queue_sms_many(
+    session: Session,
+    recipients: list[tuple[str, Nurse | None, Offer | None]],
+    body: str,
+    now: datetime,
+    *,
+    kind: str = "notice",
+    request: CareRequest | None = None,
+    from_phone: str | None = None,
+) -> list[SendMessage]:
+    """The same text to several people (a wave's offers), written with one flush."""
+    messages = [
+        Message(
+            direction="out",
+            kind=kind,
+            from_phone=from_phone,
+            to_phone=to,
+            body=body,
+            status="queued",
+            request_id=request.id if request else None,
+            nurse_id=nurse.id if nurse else None,
+            offer_id=offer.id if offer else None,
+            send_after=now,
+            created_at=now,
+        )
+        for to, nurse, offer in recipients
+    ]
+    session.add_all(messages)
     session.flush()
-    return SendMessage(message.id)
+    return [SendMessage(message.id) for message in messages]
 
 
 def queue_call(

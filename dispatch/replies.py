@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from dispatch import texts
 from dispatch.config import Settings
@@ -141,7 +141,10 @@ def close_other_offers(
 ) -> list[Effect]:
     """Every other offer still awaiting an answer is closed; those already texted get ``text``."""
     effects: list[Effect] = []
-    for other in session.scalars(select(Offer).where(Offer.request_id == request.id, Offer.status.in_(AWAITING))):
+    awaiting = (
+        select(Offer).options(joinedload(Offer.nurse)).where(Offer.request_id == request.id, Offer.status.in_(AWAITING))
+    )
+    for other in session.scalars(awaiting):
         if keep is not None and other.id == keep.id:
             continue
         was_sent = other.status != "pending"

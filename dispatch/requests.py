@@ -16,7 +16,7 @@ from dispatch.outbox import queue_sms
 from dispatch.phones import mask
 from dispatch.replies import AWAITING, Outcome, accept, close_other_offers
 from dispatch.timeline import record
-from dispatch.vocab import CANCELLABLE_STATUSES, CARE_TYPES
+from dispatch.vocab import CANCELLABLE_STATUSES, CARE_TYPES, REFERENCE_LENGTH
 from dispatch.waves import lock_request, start_dispatch
 from models import CareRequest, Nurse, Offer, Requester
 
@@ -181,6 +181,14 @@ def redispatch(
 
 
 def find_request(session: Session, reference: str) -> CareRequest | None:
+    """The request with this reference; None for anything that is not six digits."""
+    if not (
+        isinstance(reference, str)
+        and len(reference) == REFERENCE_LENGTH
+        and reference.isascii()
+        and reference.isdigit()
+    ):
+        return None
     return session.scalar(select(CareRequest).where(CareRequest.reference == reference))
 
 

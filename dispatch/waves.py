@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
 from dispatch.matching import nurse_is_reachable, rank_candidates, request_communes
-from dispatch.outbox import queue_call, queue_sms
+from dispatch.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
 from dispatch.vocab import ACCEPTING_STATUSES
 from models import CareRequest, Commune, Coordinator, Nurse, Offer, is_postgres
@@ -53,6 +54,10 @@ def plan_next_wave(session: Session, settings: Settings, request: CareRequest, n
         planned = request.start_at is not None and request.start_at - now > PLANNED_AHEAD
         wait = settings.usual_nurse_wait_planned_s if planned else settings.usual_nurse_wait_s
         return WavePlan([usual.id], wait, usual=True)
+    if settings.dispatch_policy == "adaptive":
+        from dispatch.policy import adaptive_wave
+
+        return WavePlan(adaptive_wave(session, settings, request, now, moment), settings.wave_wait_s)
     index = request.wave - (1 if _usual_wave_sent(session, request) else 0)
     size = settings.wave_sizes[min(index, len(settings.wave_sizes) - 1)]
     candidates = rank_candidates(session, request, now, moment, limit=size, radius_steps=settings.radius_km)
@@ -118,20 +123,24 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
     )
     if moved.rowcount != 1:
         raise Conflict(f"request {request.reference} moved on")
-    request.wave, request.next_wave_at = wave, next_at
-    effects: list[Effect] = []
+    # The UPDATE above wrote these: tell the ORM without making it write them again.
+    set_committed_value(request, "wave", wave)
+    set_committed_value(request, "next_wave_at", next_at)
     commune = _commune_name(session, request)
     body = texts.offer(
         settings.sio_name, commune, request.postcode or "", request.care_type,
         local(settings, request.start_at) if request.start_at else None, request.has_start_time,
         request.reference, request.urgent, here,
     )
-    for nurse_id in plan.nurse_ids:
-        nurse = session.get(Nurse, nurse_id)
-        offer = Offer(request_id=request.id, nurse_id=nurse_id, wave=wave, status="pending", created_at=now)
-        session.add(offer)
-        session.flush()
-        effects.append(queue_sms(session, nurse.phone, body, now, kind="offer", request=request, nurse=nurse, offer=offer))
+    nurses = {n.id: n for n in session.scalars(select(Nurse).where(Nurse.id.in_(plan.nurse_ids)))}
+    offers = [
+        Offer(request_id=request.id, nurse_id=nurse_id, wave=wave, status="pending", created_at=now)
+        for nurse_id in plan.nurse_ids
+    ]
+    session.add_all(offers)
+    session.flush()
+    recipients = [(nurses[o.nurse_id].phone, nurses[o.nurse_id], o) for o in offers]
+    effects: list[Effect] = list(queue_sms_many(session, recipients, body, now, kind="offer", request=request))
     record(session, request, "wave_sent", now, wave=wave, offers=len(plan.nurse_ids), usual=plan.usual or None,
            wait_s=plan.wait_s)
     effects.append(RunWave(request.id, wave, at=next_at))

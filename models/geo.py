@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -10,6 +10,8 @@ from models.base import Base
 
 class Commune(Base):
     __tablename__ = "communes"
+    # Radius steps select communes in a bounding box (dispatch.geo.communes_within).
+    __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),)
 
     insee: Mapped[str] = mapped_column(String(5), primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

@@ -22,8 +22,9 @@ class Nurse(Base):
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    skills: Mapped[list[NurseSkill]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # Loaded on demand: a webhook or a wave loads nurses by the dozen and never needs these.
+    zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan")
+    skills: Mapped[list[NurseSkill]] = relationship(cascade="all, delete-orphan")
     absences: Mapped[list[NurseAbsence]] = relationship(cascade="all, delete-orphan")
 
     @property

@@ -64,6 +64,8 @@ class Offer(Base):
         UniqueConstraint("request_id", "nurse_id"),
         Index("ix_offers_nurse_status", "nurse_id", "status"),
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
+        # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching).
+        Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dispatch.actions import MAX_PAUSE_DAYS, pause_nurse, resume_nurse
 from dispatch.app import db
@@ -38,7 +38,7 @@ def fold(text: str) -> str:
 
 def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[NurseRow], int]:
     """Nurses whose name or commune (name, postcode or INSEE code) matches, and how many matched."""
-    nurses = list(session.scalars(select(Nurse).order_by(Nurse.name)))
+    nurses = list(session.scalars(select(Nurse).options(selectinload(Nurse.zones)).order_by(Nurse.name)))
     names = commune_names(session, {z for n in nurses for z in n.zone_codes})
     wanted, postcode_communes = fold(query.strip()), set()
     if wanted.isdigit() and len(wanted) == 5:
@@ -90,7 +90,7 @@ def _back():
     return redirect(target if target.startswith("/status/nurses") else url_for("nurses.index"))
 
 
-@bp.post("/<int:nurse_id>/pause")
+@bp.post("/<int(max=2147483647):nurse_id>/pause")
 def pause(nurse_id: int):
     session, now = db(), utcnow()
     raw_days = request.form.get("days", "").strip()
@@ -109,7 +109,7 @@ def pause(nurse_id: int):
     return _back()
 
 
-@bp.post("/<int:nurse_id>/resume")
+@bp.post("/<int(max=2147483647):nurse_id>/resume")
 def resume(nurse_id: int):
     session, now = db(), utcnow()
     with session.begin():

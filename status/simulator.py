@@ -245,7 +245,7 @@ def _ringing_call(call_id: int) -> Call:
     return call
 
 
-@bp.post("/calls/<int:call_id>/answer")
+@bp.post("/calls/<int(max=2147483647):call_id>/answer")
 def answer(call_id: int):
     """Pick up a call from the service (a confirmation...): it plays the call's own TwiML."""
     settings = services().settings
@@ -267,7 +267,7 @@ def answer(call_id: int):
     return _answer(ctx, screen)
 
 
-@bp.post("/calls/<int:call_id>/decline")
+@bp.post("/calls/<int(max=2147483647):call_id>/decline")
 def decline(call_id: int):
     """Let it ring out: the service hears "no-answer", as from Twilio after the ringing timeout."""
     settings = services().settings

@@ -7,7 +7,7 @@ answer TwiML.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.app import db, services
@@ -16,7 +16,7 @@ from dispatch.deliveries import record_inbound, record_status
 from dispatch.inbound import handle_sms
 from dispatch.phones import try_normalize
 from dispatch.receipts import first_time
-from webhooks.forms import field
+from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
 from workers.queue import enqueue
@@ -46,7 +46,7 @@ def incoming_sms():
 @twilio_only
 def sms_status():
     sid, status, code = field("MessageSid"), field("MessageStatus", 20), field("ErrorCode", 10)
-    message_id = request.args.get("m", type=int)
+    message_id = query_id("m")
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
         if not first_time(session, f"sms-status:{sid}:{status}"):

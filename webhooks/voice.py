@@ -10,7 +10,7 @@ jobs after commit, render the plan with the SDK's ``VoiceResponse``.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch import calls, ivr
@@ -20,6 +20,7 @@ from dispatch.config import Settings
 from dispatch.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
 from dispatch.phones import try_normalize
 from dispatch.receipts import first_time
+from webhooks.forms import field, optional_field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
 from workers.queue import enqueue
@@ -46,24 +47,24 @@ def ivr_step(step: str):
     return _answer(settings, plan)
 
 
-@bp.post("/outbound/<int:call_id>")
+@bp.post("/outbound/<int(max=2147483647):call_id>")
 @twilio_only
 def outbound_call(call_id: int):
-    answered_by = request.form.get("AnsweredBy", "")[:30] or None
-    digits = request.form.get("Digits")
+    answered_by = field("AnsweredBy", 30) or None
+    digits = optional_field("Digits", 10)
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
-        plan = calls.outbound_twiml(session, settings, call_id, answered_by, digits[:10] if digits else digits, now)
+        plan = calls.outbound_twiml(session, settings, call_id, answered_by, digits, now)
     return _answer(settings, plan)
 
 
 @bp.post("/status")
 @twilio_only
 def call_status():
-    sid = request.form.get("CallSid", "")[:64]
-    status = request.form.get("CallStatus", "")[:20]
-    answered_by = request.form.get("AnsweredBy", "")[:30] or None
-    call_id = request.args.get("c", type=int)
+    sid = field("CallSid")
+    status = field("CallStatus", 20)
+    answered_by = field("AnsweredBy", 30) or None
+    call_id = query_id("c")
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
         if not first_time(session, f"call-status:{sid or call_id}:{status}"):
@@ -77,16 +78,14 @@ def call_status():
 
 
 def _call_input() -> CallInput:
-    form = request.form
-    digits = form.get("Digits")
-    recording = form.get("RecordingUrl", "")
+    recording = field("RecordingUrl", 501)
     return CallInput(
-        call_sid=form.get("CallSid", "")[:64],
-        caller=try_normalize(form.get("From", "")[:40]),
-        digits=digits[:20] if digits is not None else None,
+        call_sid=field("CallSid"),
+        caller=try_normalize(field("From", 40)),
+        digits=optional_field("Digits", 20),
         # Only Twilio's own https URL is worth keeping for coordinators to listen to.
         recording_url=recording if recording.startswith(("https://", "http://")) and len(recording) <= 500 else None,
-        dial_status=form.get("DialCallStatus", "")[:20] or None,
+        dial_status=field("DialCallStatus", 20) or None,
     )
 
 

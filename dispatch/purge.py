@@ -1,0 +1,124 @@
+"""Retention: ``sio purge --older-than 90d`` wipes what a closed request said about a patient.
+
+What goes: the request's notes and recording URL, the bodies of every text about it, the
+IVR sessions that took it, and free text kept in its timeline. What stays: the anonymous
+statistics (status, times, care type, commune, waves, offers and their outcomes), so the
+day summaries and fill rates still add up. A purged request gets ``purged_at``; running
+the purge again changes nothing. Texts and IVR sessions tied to no request (a nurse's
+reply, an abandoned call) are wiped once they are older than the same delay.
+
+The recordings themselves are stored by Twilio: this removes our link to them only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from models import CareRequest, Event, IvrSession, Message
+
+# Statuses after which nothing more happens to a request, and the moment it got there.
+CLOSED_STATUSES = ("confirmed", "cancelled", "unfilled", "accepted")
+# Event fields that may hold what a person typed or said (everything else is codes and times).
+FREE_TEXT_KEYS = frozenset({"body", "notes", "text", "transcript", "reason_text"})
+BATCH = 500
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhm]?)\s*$", re.IGNORECASE)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "": "days"}
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    requests: int
+    messages: int
+    ivr_sessions: int
+    events: int
+
+    def __str__(self) -> str:
+        return (
+            f"purged {self.requests} requests, {self.messages} text bodies, {self.ivr_sessions} IVR sessions, "
+            f"{self.events} timeline entries"
+        )
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m`` or a bare number of days; ValueError otherwise."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r}: expected a duration such as 90d, 12h or 30m")
+    return timedelta(**{_UNITS[match[2].lower()]: int(match[1])})
+
+
+def _closed_moment():
+    return func.coalesce(
+        CareRequest.closed_at, CareRequest.confirmed_at, CareRequest.accepted_at, CareRequest.updated_at
+    )
+
+
+def purge(session: Session, older_than: timedelta, now: datetime) -> PurgeResult:
+    """Wipe patient data of requests closed before ``now - older_than``. The caller commits."""
+    cutoff = now - older_than
+    request_ids = list(
+        session.scalars(
+            select(CareRequest.id).where(
+                CareRequest.status.in_(CLOSED_STATUSES), CareRequest.purged_at.is_(None), _closed_moment() < cutoff
+            )
+        )
+    )
+    messages = ivr = events = 0
+    for start in range(0, len(request_ids), BATCH):
+        ids = request_ids[start : start + BATCH]
+        session.execute(
+            update(CareRequest)
+            .where(CareRequest.id.in_(ids))
+            .values(notes=None, recording_url=None, purged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        messages += _wipe_bodies(session, Message.request_id.in_(ids))
+        ivr += session.execute(delete(IvrSession).where(IvrSession.request_id.in_(ids))).rowcount
+        events += _strip_events(session, Event.request_id.in_(ids))
+    # What belongs to no request: a nurse's replies, an intake that never became a request.
+    messages += _wipe_bodies(session, and_(Message.request_id.is_(None), Message.created_at < cutoff))
+    ivr += session.execute(
+        delete(IvrSession).where(IvrSession.request_id.is_(None), IvrSession.updated_at < cutoff)
+    ).rowcount
+    events += _strip_events(session, and_(Event.request_id.is_(None), Event.at < cutoff))
+    return PurgeResult(len(request_ids), messages, ivr, events)
+
+
+def _wipe_bodies(session: Session, where) -> int:
+    return session.execute(
+        update(Message).where(where, Message.body != "").values(body="").execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def _strip_events(session: Session, where) -> int:
+    """Drop free-text fields from the matching events' data (JSON: filtered here, not in SQL)."""
+    changed = 0
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Event.id, Event.data).where(where, Event.id > last_id).order_by(Event.id).limit(BATCH)
+        ).all()
+        if not rows:
+            return changed
+        for event_id, data in rows:
+            if data and FREE_TEXT_KEYS & data.keys():
+                kept = {k: v for k, v in data.items() if k not in FREE_TEXT_KEYS}
+                session.execute(update(Event).where(Event.id == event_id).values(data=kept))
+                changed += 1
+        last_id = rows[-1][0]
+
+
+def requests_to_purge(session: Session, older_than: timedelta, now: datetime) -> int:
+    """How many requests a purge would wipe now (for a dry run)."""
+    return session.scalar(
+        select(func.count()).where(
+            CareRequest.status.in_(CLOSED_STATUSES),
+            CareRequest.purged_at.is_(None),
+            _closed_moment() < now - older_than,
+        )
+    )
