@@ -109,11 +109,16 @@ def rank_candidates(
         .scalar_subquery()
     )
     last_offer = select(func.max(Offer.created_at)).where(Offer.nurse_id == Nurse.id).correlate(Nurse).scalar_subquery()
-    centres = [p for p in (geo.commune(session, c) for c in communes) if p is not None]
+    centres: list[geo.Place] | None = None  # read only if a radius step is reached
     chosen: list[Candidate] = []
     seen: set[int] = set()
     for radius in sorted(set(radius_steps) | {0}):
-        distances = {c: 0.0 for c in communes} if radius == 0 else geo.communes_within(session, centres, radius)
+        if radius == 0:
+            distances = dict.fromkeys(communes, 0.0)
+        else:
+            if centres is None:
+                centres = [p for p in (geo.commune(session, c) for c in communes) if p is not None]
+            distances = geo.communes_within(session, centres, radius)
         if not distances:
             continue
         zone_match = select(NurseZone.nurse_id).where(NurseZone.insee.in_(list(distances)))
@@ -124,7 +129,7 @@ def rank_candidates(
         ).all()
         if not rows:
             continue
-        nurse_distance = _nearest_zone(session, [r.id for r in rows], distances)
+        nurse_distance = {} if radius == 0 else _nearest_zone(session, [r.id for r in rows], distances)
         step: list[Candidate] = []
         for row in rows:
             if row.id in seen or not is_available(row.availability, local_moment):
