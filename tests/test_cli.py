@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -462,6 +463,9 @@ def test_sio_run_end_to_end(tmp_path):
         text=True,
         start_new_session=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         status = None
@@ -470,18 +474,21 @@ def test_sio_run_end_to_end(tmp_path):
                 status, body = get(f"http://127.0.0.1:{port}/healthz")
             except OSError:
                 status = None
-            if status == 200:
+            # Ready when the health check passes and ``sio run`` has printed its banner.
+            if status == 200 and any("Ctrl-C stops it" in line for line in lines):
                 break
             time.sleep(0.3)
         assert status == 200, f"healthz never 200: {status}"
         assert '"worker":"ok"' in body.replace(" ", "")
         assert (instance / "redis.sock").exists()
         os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=40)
+        proc.wait(timeout=40)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        reader.join(10)
+    output = "".join(lines)
     assert proc.returncode == 0, output
     assert "demo data loaded: 40 nurses" in output
     assert f"http://127.0.0.1:{port}/status" in output

@@ -17,10 +17,11 @@ SAINT_CHAMOND = "42207"
 
 @pytest.fixture
 def env(env):
+    # A wave waits a minute (longer than any test here), the usual nurse one second.
     env.update(
         {
             "DISPATCH_WAVE_SIZES": "2,2",
-            "DISPATCH_WAVE_WAIT_S": "1",
+            "DISPATCH_WAVE_WAIT_S": "60",
             "DISPATCH_USUAL_NURSE_WAIT_S": "1",
             "DISPATCH_RADIUS_KM": "0",
         }
