@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dispatch.calls import confirm_request
 from dispatch.phones import mask
 from dispatch.timeline import record
 from models import Call, CareRequest, Event, Nurse
@@ -27,13 +28,7 @@ def mark_informed(session: Session, request: CareRequest, now: datetime, *, acto
     Confirmation calls still waiting to be placed are cancelled (the requester knows);
     a call already ringing finishes on its own. False when the request was not ``accepted``.
     """
-    moved = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status == "accepted")
-        .values(status="confirmed", confirmed_at=now, needs_attention=False, attention_reason=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    if not confirm_request(session, request, now, kind="requester_informed", actor=actor):
         return False
     session.execute(
         update(Call)
@@ -41,8 +36,6 @@ def mark_informed(session: Session, request: CareRequest, now: datetime, *, acto
         .values(status="canceled", updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    session.refresh(request)
-    record(session, request, "requester_informed", now, actor=actor)
     return True
 
 

@@ -100,7 +100,9 @@ def answered(session: Session, call: Call, request: CareRequest, answered_by: st
         confirm_request(session, request, now, answered_by=call.answered_by)
 
 
-def confirm_request(session: Session, request: CareRequest, now: datetime, **data) -> bool:
+def confirm_request(
+    session: Session, request: CareRequest, now: datetime, *, kind: str = "confirmed", actor: str = "system", **data
+) -> bool:
     """``accepted`` → ``confirmed``: the requester was told who will come. False when not accepted."""
     moved = session.execute(
         update(CareRequest)
@@ -111,7 +113,7 @@ def confirm_request(session: Session, request: CareRequest, now: datetime, **dat
     if moved.rowcount != 1:
         return False
     session.refresh(request)
-    record(session, request, "confirmed", now, via="call", **data)
+    record(session, request, kind, now, actor=actor, **({"via": "call"} if kind == "confirmed" else {}), **data)
     return True
 
 

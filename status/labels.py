@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-CARE = {
-    "pansement": "pansement",
-    "injection": "injection ou prise de sang",
-    "perfusion": "perfusion",
-    "toilette": "toilette et soins d'hygiène",
-    "surveillance": "surveillance et traitement",
-    "sortie": "sortie d'hospitalisation",
-    "autre": "autre soin",
-}
+from dispatch.texts import SPOKEN_CARE
+
+CARE = SPOKEN_CARE  # the words of the phone menu
 
 STATUS = {
     "open": "en cours",
