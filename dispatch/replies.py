@@ -18,7 +18,7 @@ from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
 from dispatch.grammar import NurseCommand
 from dispatch.links import details_link
-from dispatch.outbox import queue_call, queue_sms
+from dispatch.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.phones import normalize_phone
 from dispatch.timeline import nurse_actor, record
 from dispatch.vocab import ACCEPTING_STATUSES
@@ -140,28 +140,21 @@ def close_other_offers(
     new_status: str = "taken",
 ) -> list[Effect]:
     """Every other offer still awaiting an answer is closed; those already texted get ``text``."""
-    effects: list[Effect] = []
     awaiting = (
         select(Offer).options(joinedload(Offer.nurse)).where(Offer.request_id == request.id, Offer.status.in_(AWAITING))
     )
+    told: list[tuple[str, Nurse, None]] = []
     for other in session.scalars(awaiting):
         if keep is not None and other.id == keep.id:
             continue
         was_sent = other.status != "pending"
         other.status = new_status if was_sent else "withdrawn"
         if was_sent:
-            effects.append(
-                queue_sms(
-                    session,
-                    other.nurse.phone,
-                    text(settings.sio_name, request.reference),
-                    now,
-                    kind="notice",
-                    request=request,
-                    nurse=other.nurse,
-                )
-            )
-    return effects
+            told.append((other.nurse.phone, other.nurse, None))
+    if not told:
+        return []
+    body = text(settings.sio_name, request.reference)
+    return list(queue_sms_many(session, told, body, now, kind="notice", request=request))
 
 
 def decline(session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime) -> Outcome:
