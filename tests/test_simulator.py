@@ -221,10 +221,10 @@ def test_an_unreachable_server_never_breaks_a_send(sim_settings):
     url = f"http://127.0.0.1:{free_port()}/webhooks/sms/status?m=1"
     sent = telephony.send_sms("+33612345678", "Bonjour", url)
     assert sent.status == "queued" and len(telephony.outbox) == 1
-    # The callback thread gives up quietly (an exception there would be reported by pytest). Other
-    # tests' callback threads may still be finishing: wait for all of them, a few seconds at most.
+    # Its callback thread gives up quietly (an exception there would be reported by pytest).
+    mine = f"sim-sms-status-{id(telephony)}"
     deadline = time.monotonic() + 10
-    while any(t.name == "sim-sms-status" and t.is_alive() for t in threading.enumerate()):
+    while any(t.name == mine and t.is_alive() for t in threading.enumerate()):
         assert time.monotonic() < deadline, "a status callback thread never ended"
         time.sleep(0.05)
 

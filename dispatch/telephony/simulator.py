@@ -75,7 +75,10 @@ class SimulatorTelephony:
         sent = self._record(SimulatedSend("sms", to, body, None, status_callback, new_sid("SM"), _now()))
         if self.send_callbacks and status_callback:
             threading.Thread(
-                target=self._report_delivery, args=(sent.sid, to, status_callback), name="sim-sms-status", daemon=True
+                target=self._report_delivery,
+                args=(sent.sid, to, status_callback),
+                name=f"sim-sms-status-{id(self)}",
+                daemon=True,
             ).start()
         return sent
 
