@@ -65,7 +65,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     app.extensions["sio"] = build_services(settings)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     @app.teardown_appcontext
     def _close_session(_exc):
@@ -93,7 +95,6 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 def _register_optional_blueprints(app: Flask) -> None:
     """Blueprints of the API, the status page and the simulator."""
     from dispatch.api import bp as api_bp
-
     from status import register_status
 
     app.register_blueprint(api_bp)

@@ -13,7 +13,6 @@ from dispatch.grammar import parse_nurse_reply
 from dispatch.replies import Outcome, handle_nurse_reply
 from dispatch.requests import NewRequest, cancel_request, create_request
 from dispatch.sms_intake import parse_requester_sms, resolve_start
-from dispatch.timeline import record
 from dispatch.waves import commune_name
 from models import CareRequest, Nurse, Requester, RequesterPhone
 

@@ -250,7 +250,8 @@ def requester_ack(
     return _sign(
         name,
         f"demande {reference} enregistrée: {care_label(care_type)} à {_clean(commune)}, "
-        f"{_sentence(format_when(start_local, has_time, now_local))} Nous vous rappelons dès qu'une infirmière accepte. "
+        f"{_sentence(format_when(start_local, has_time, now_local))} "
+        "Nous vous rappelons dès qu'une infirmière accepte. "
         f"Pour annuler: ANNULER {reference}",
     )
 

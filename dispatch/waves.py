@@ -128,9 +128,15 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
     set_committed_value(request, "next_wave_at", next_at)
     commune = _commune_name(session, request)
     body = texts.offer(
-        settings.sio_name, commune, request.postcode or "", request.care_type,
-        local(settings, request.start_at) if request.start_at else None, request.has_start_time,
-        request.reference, request.urgent, here,
+        settings.sio_name,
+        commune,
+        request.postcode or "",
+        request.care_type,
+        local(settings, request.start_at) if request.start_at else None,
+        request.has_start_time,
+        request.reference,
+        request.urgent,
+        here,
     )
     nurses = {n.id: n for n in session.scalars(select(Nurse).where(Nurse.id.in_(plan.nurse_ids)))}
     offers = [
@@ -141,8 +147,16 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
     session.flush()
     recipients = [(nurses[o.nurse_id].phone, nurses[o.nurse_id], o) for o in offers]
     effects: list[Effect] = list(queue_sms_many(session, recipients, body, now, kind="offer", request=request))
-    record(session, request, "wave_sent", now, wave=wave, offers=len(plan.nurse_ids), usual=plan.usual or None,
-           wait_s=plan.wait_s)
+    record(
+        session,
+        request,
+        "wave_sent",
+        now,
+        wave=wave,
+        offers=len(plan.nurse_ids),
+        usual=plan.usual or None,
+        wait_s=plan.wait_s,
+    )
     effects.append(RunWave(request.id, wave, at=next_at))
     return effects
 
@@ -168,7 +182,9 @@ def offer_failed(session: Session, offer: Offer, now: datetime, code: int | None
     return check_wave_end(session, offer.request, now)
 
 
-def mark_unfilled(session: Session, settings: Settings, request: CareRequest, now: datetime, reason: str) -> list[Effect]:
+def mark_unfilled(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, reason: str
+) -> list[Effect]:
     """Nobody: alert the coordinators on duty and call the requester back with the bad news."""
     moved = session.execute(
         update(CareRequest)
@@ -182,8 +198,9 @@ def mark_unfilled(session: Session, settings: Settings, request: CareRequest, no
     request.attention_reason = reason
     record(session, request, "unfilled", now, reason=reason)
     effects: list[Effect] = []
-    body = texts.coordinator_unfilled_alert(settings.sio_name, request.reference, _commune_name(session, request),
-                                            request.care_type)
+    body = texts.coordinator_unfilled_alert(
+        settings.sio_name, request.reference, _commune_name(session, request), request.care_type
+    )
     for coordinator in session.scalars(select(Coordinator).where(Coordinator.on_duty.is_(True))):
         if coordinator.phone:
             effects.append(queue_sms(session, coordinator.phone, body, now, kind="alert", request=request))

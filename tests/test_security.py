@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.app import create_app, reset_services
+from dispatch.cli import purge_command
 from dispatch.clock import utcnow
 from dispatch.links import LINK_VALIDITY_S, LinkError, details_token, read_details_token
 from dispatch.phones import normalize_phone
-from dispatch.cli import purge_command
 from dispatch.purge import parse_duration, purge
 from models import Call, CareRequest, Event, IvrSession, Message, Offer
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
