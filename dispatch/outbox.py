@@ -134,6 +134,12 @@ def _claim(session: Session, model, row_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+def _release(session: Session, model, row_id: int) -> None:
+    """Hand a claimed row back to the outbox: the provider was unreachable, the job will retry."""
+    with session.begin():
+        session.execute(update(model).where(model.id == row_id).values(status="queued", claimed_at=None))
+
+
 def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_id: int, now: datetime) -> list[Effect]:
     """Send one queued text. Commits. Raises TransientError (after putting it back) to retry later."""
     from dispatch.waves import offer_failed
@@ -153,9 +159,7 @@ def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_
     try:
         sent = telephony.send_sms(to, body, urls.sms_status(message_id))
     except TransientError:
-        with session.begin():
-            message = session.get(Message, message_id)
-            message.status, message.claimed_at = "queued", None
+        _release(session, Message, message_id)
         raise
     except TelephonyError as err:
         log.warning("outbox: text %s to %s refused: %s", message_id, mask(to), err)
@@ -214,9 +218,7 @@ def place_call(
     try:
         placed = telephony.place_call(to, urls.call_twiml(call_id), urls.call_status(call_id), machine_detection=True)
     except TransientError:
-        with session.begin():
-            call = session.get(Call, call_id)
-            call.status, call.claimed_at = "queued", None
+        _release(session, Call, call_id)
         raise
     except TelephonyError as err:
         from dispatch.calls import call_finished

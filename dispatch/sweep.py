@@ -29,30 +29,24 @@ def overdue_work(session: Session, now: datetime) -> list[Effect]:
         .limit(BATCH)
     ):
         effects.append(RunWave(request_id, wave))
-    for (message_id,) in session.execute(
-        select(Message.id)
-        .where(
-            Message.direction == "out",
-            or_(
-                and_(Message.status == "queued", Message.send_after <= now - OUTBOX_GRACE),
-                and_(Message.status == "sending", Message.claimed_at < now - CLAIM_TIMEOUT),
-            ),
-        )
-        .order_by(Message.id)
-        .limit(BATCH)
-    ):
-        effects.append(SendMessage(message_id))
-    for (call_id,) in session.execute(
-        select(Call.id)
-        .where(
-            Call.direction == "out",
-            or_(
-                and_(Call.status == "queued", Call.send_after <= now - OUTBOX_GRACE),
-                and_(Call.status == "placing", Call.claimed_at < now - CLAIM_TIMEOUT),
-            ),
-        )
-        .order_by(Call.id)
-        .limit(BATCH)
-    ):
-        effects.append(PlaceCall(call_id))
+    effects += [SendMessage(i) for i in _outbox_due(session, Message, "sending", now)]
+    effects += [PlaceCall(i) for i in _outbox_due(session, Call, "placing", now)]
     return effects
+
+
+def _outbox_due(session: Session, model, claimed: str, now: datetime) -> list[int]:
+    """Outbound rows left queued past the grace, or claimed by a worker that died."""
+    return list(
+        session.scalars(
+            select(model.id)
+            .where(
+                model.direction == "out",
+                or_(
+                    and_(model.status == "queued", model.send_after <= now - OUTBOX_GRACE),
+                    and_(model.status == claimed, model.claimed_at < now - CLAIM_TIMEOUT),
+                ),
+            )
+            .order_by(model.id)
+            .limit(BATCH)
+        )
+    )

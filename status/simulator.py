@@ -245,12 +245,9 @@ def _ringing_call(call_id: int) -> Call:
     return call
 
 
-@bp.post("/calls/<int(max=2147483647):call_id>/answer")
-def answer(call_id: int):
-    """Pick up a call from the service (a confirmation...): it plays the call's own TwiML."""
-    settings = services().settings
-    call = _ringing_call(call_id)
-    ctx = {
+def _outbound_context(settings, call: Call) -> dict:
+    """What the simulated phone knows of a call the service placed to it."""
+    return {
         "sid": call.sid,
         "from": settings.twilio_phone_number,
         "to": call.to_phone,
@@ -258,6 +255,14 @@ def answer(call_id: int):
         "call_id": call.id,
         "started": time.time(),
     }
+
+
+@bp.post("/calls/<int(max=2147483647):call_id>/answer")
+def answer(call_id: int):
+    """Pick up a call from the service (a confirmation...): it plays the call's own TwiML."""
+    settings = services().settings
+    call = _ringing_call(call_id)
+    ctx = _outbound_context(settings, call)
     urls = Urls(settings.public_base_url)
     try:
         _post_status(ctx, "in-progress")
@@ -272,14 +277,7 @@ def decline(call_id: int):
     """Let it ring out: the service hears "no-answer", as from Twilio after the ringing timeout."""
     settings = services().settings
     call = _ringing_call(call_id)
-    ctx = {
-        "sid": call.sid,
-        "from": settings.twilio_phone_number,
-        "to": call.to_phone,
-        "direction": "outbound-api",
-        "call_id": call.id,
-        "started": time.time(),
-    }
+    ctx = _outbound_context(settings, call)
     try:
         _post_status(ctx, "no-answer", CallDuration="0")
     except ServiceError as err:
