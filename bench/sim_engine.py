@@ -3,7 +3,7 @@
 An event queue ordered by simulated time stands in for RQ, Redis and the telephone network:
 requests arrive through ``dispatch.requests.create_request``; a ``RunWave`` effect becomes an
 event at its ``at`` that calls ``dispatch.waves.run_wave`` (what the wave job does); a
-``SendMessage`` is delivered at once, either the way ``dispatch.outbox.deliver_message`` marks
+``SendMessage`` is delivered at once, either the way ``dispatch.outbox.deliver_messages`` marks
 it (``delivery="direct"``, bulk, fast) or by calling ``deliver_message`` itself with the
 simulator telephony adapter (``delivery="outbox"``); each texted offer gets the nurse's answer
 (``bench.sim_nurses``) as a later event that calls ``dispatch.replies.accept`` or ``decline``.
@@ -25,7 +25,7 @@ from bench.sim_nurses import Reading, read_offer, says_yes
 from bench.sim_region import SimNurse, SimRequest
 from dispatch.config import Settings
 from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
-from dispatch.outbox import Urls, deliver_message
+from dispatch.outbox import Urls, deliver_messages
 from dispatch.replies import AWAITING, accept, decline
 from dispatch.requests import NewRequest, create_request
 from dispatch.telephony.simulator import SimulatorTelephony
@@ -146,9 +146,9 @@ class Simulation:
 
     def _deliver(self, session: Session, message_ids: list[int], now: datetime) -> None:
         if self.delivery == "outbox":
-            more: list[Effect] = []
-            for message_id in message_ids:
-                more += deliver_message(session, self.telephony, self.urls, message_id, now)
+            more = deliver_messages(
+                session, self.telephony, self.urls, message_ids, now, sio_name=self.settings.sio_name
+            ).effects
             sent = self._sent_offers(session, message_ids)
             self._apply(session, more, now)
         else:

@@ -18,9 +18,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def authenticate():
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    session = db()
-    requester = requester_for_token(session, token)
-    session.commit()  # end the read so each view opens its own transaction
+    # The view goes on in this transaction (commits on success; teardown rolls back the rest).
+    requester = requester_for_token(db(), token)
     if requester is None:
         return jsonify(error="jeton d'accès manquant ou invalide"), 401, {"WWW-Authenticate": "Bearer"}
     g.requester = requester
@@ -55,13 +54,12 @@ def create():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(errors={"body": "le corps doit être un objet JSON"}), 422
-    with session.begin():
-        new, errors = parse_new_request(session, settings, body, g.requester, now)
-        if errors:
-            return jsonify(errors=errors), 422
-        care_request, effects = create_request(session, settings, new, now)
+    new, errors = parse_new_request(session, settings, body, g.requester, now)
+    if errors:
+        return jsonify(errors=errors), 422
+    care_request, effects = create_request(session, settings, new, now)
+    session.commit()
     enqueue(settings, effects)
-    session.refresh(care_request)
     return jsonify(_request_json(care_request)), 201
 
 
@@ -83,13 +81,12 @@ def show(reference: str):
 @bp.post("/requests/<reference>/cancel")
 def cancel(reference: str):
     settings, session, now = services().settings, db(), utcnow()
-    with session.begin():
-        care_request = _own(reference)
-        if care_request is None:
-            return jsonify(error="demande introuvable"), 404
-        effects = cancel_request(session, settings, care_request, now, actor=g.requester.name)
-        if effects is None:
-            return jsonify(errors={"status": f"demande déjà close ({care_request.status})"}), 409
+    care_request = _own(reference)
+    if care_request is None:
+        return jsonify(error="demande introuvable"), 404
+    effects = cancel_request(session, settings, care_request, now, actor=g.requester.name)
+    if effects is None:
+        return jsonify(errors={"status": f"demande déjà close ({care_request.status})"}), 409
+    session.commit()
     enqueue(settings, effects)
-    session.refresh(care_request)
     return jsonify(_request_json(care_request))

@@ -30,10 +30,20 @@ OPTED_OUT_CODES = (21610,)
 
 
 def record_inbound(
-    session: Session, sid: str, sender: str | None, to: str, body: str, reply: str | None, now: datetime
+    session: Session,
+    sid: str,
+    sender: str | None,
+    to: str,
+    body: str,
+    reply: str | None,
+    now: datetime,
+    *,
+    nurse: Nurse | None = None,
 ) -> None:
-    """Keep the incoming text and the TwiML answer in the messages table (timeline, simulator)."""
-    nurse = session.scalar(select(Nurse).where(Nurse.phone == sender)) if sender else None
+    """Keep the incoming text and the TwiML answer in the messages table (timeline, simulator).
+
+    ``nurse``: the registered nurse who sent it, when a nurse did.
+    """
     session.add(
         Message(
             sid=sid or None,

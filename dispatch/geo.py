@@ -56,25 +56,51 @@ def load_communes(session: Session, path: Path = COMMUNES_CSV) -> int:
     return len(communes)
 
 
+# Communes and postcodes are reference data: written once from the CSV by ``load_communes`` and
+# never changed. Every request and every wave looks them up, so found entries are kept for the
+# life of the process, per database (an unknown code is asked again: it is an input error).
+_FOUND: dict[tuple[str, str, str], object] = {}
+
+
+def _remembered(session: Session, kind: str, code: str, read):
+    key = (kind, session.get_bind().url.render_as_string(), code)
+    if key not in _FOUND:
+        found = read()
+        if not found:
+            return found
+        _FOUND[key] = found
+    return _FOUND[key]
+
+
 def communes_for_postcode(session: Session, postcode: str) -> list[Place]:
     """The communes a postcode covers, by name; empty when the postcode is unknown."""
-    rows = session.scalars(
-        select(Commune).join(Postcode, Postcode.insee == Commune.insee).where(Postcode.postcode == postcode)
-    ).all()
-    return sorted((_place(c) for c in rows), key=lambda p: p.name)
+
+    def read() -> list[Place]:
+        rows = session.scalars(
+            select(Commune).join(Postcode, Postcode.insee == Commune.insee).where(Postcode.postcode == postcode)
+        ).all()
+        return sorted((_place(c) for c in rows), key=lambda p: p.name)
+
+    return list(_remembered(session, "postcode", postcode, read))
 
 
 def commune(session: Session, insee: str) -> Place | None:
-    row = session.get(Commune, insee)
-    return _place(row) if row else None
+    def read() -> Place | None:
+        row = session.get(Commune, insee)
+        return _place(row) if row else None
+
+    return _remembered(session, "commune", insee, read)
 
 
 def is_known_postcode(session: Session, postcode: str) -> bool:
-    return session.scalar(select(Postcode.insee).where(Postcode.postcode == postcode).limit(1)) is not None
+    return bool(communes_for_postcode(session, postcode))
 
 
 def postcodes_of(session: Session, insee: str) -> list[str]:
-    return sorted(session.scalars(select(Postcode.postcode).where(Postcode.insee == insee)).all())
+    def read() -> list[str]:
+        return sorted(session.scalars(select(Postcode.postcode).where(Postcode.insee == insee)).all())
+
+    return list(_remembered(session, "postcodes", insee, read))
 
 
 def distance_km(a: Place, b: Place) -> float:

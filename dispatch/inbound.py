@@ -24,7 +24,9 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         return Outcome(texts.unknown_sender_help(name))
     nurse = session.scalar(select(Nurse).where(Nurse.phone == sender))
     if nurse is not None:
-        return handle_nurse_reply(session, settings, nurse, parse_nurse_reply(body), now)
+        outcome = handle_nurse_reply(session, settings, nurse, parse_nurse_reply(body), now)
+        outcome.nurse = nurse
+        return outcome
     now_local = now.astimezone(settings.timezone)
     sms = parse_requester_sms(body, now_local, lambda code: geo.is_known_postcode(session, code))
     requester = session.scalar(

@@ -11,12 +11,13 @@ Calls follow the same rule.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, joinedload
 
+from dispatch import texts
 from dispatch.effects import Effect, PlaceCall, SendMessage
 from dispatch.phones import mask
 from dispatch.telephony import OptedOut, Telephony, TelephonyError, TransientError
@@ -57,14 +58,13 @@ def queue_sms(
     from_phone: str | None = None,
 ) -> SendMessage:
     """Write a text to send; return the effect that sends it once the caller has committed."""
-    return queue_sms_many(session, [(to, nurse, offer)], body, now, kind=kind, request=request, from_phone=from_phone)[
-        0
-    ]
+    recipient = (to, nurse.id if nurse else None, offer.id if offer else None)
+    return queue_sms_many(session, [recipient], body, now, kind=kind, request=request, from_phone=from_phone)[0]
 
 
 def queue_sms_many(
     session: Session,
-    recipients: list[tuple[str, Nurse | None, Offer | None]],
+    recipients: list[tuple[str, int | None, int | None]],
     body: str,
     now: datetime,
     *,
@@ -72,7 +72,10 @@ def queue_sms_many(
     request: CareRequest | None = None,
     from_phone: str | None = None,
 ) -> list[SendMessage]:
-    """The same text to several people (a wave's offers), written with one flush."""
+    """The same text to several people (a wave's offers), written with one flush.
+
+    ``recipients`` are (phone, nurse id or None, offer id or None).
+    """
     messages = [
         Message(
             direction="out",
@@ -82,12 +85,12 @@ def queue_sms_many(
             body=body,
             status="queued",
             request_id=request.id if request else None,
-            nurse_id=nurse.id if nurse else None,
-            offer_id=offer.id if offer else None,
+            nurse_id=nurse_id,
+            offer_id=offer_id,
             send_after=now,
             created_at=now,
         )
-        for to, nurse, offer in recipients
+        for to, nurse_id, offer_id in recipients
     ]
     session.add_all(messages)
     session.flush()
@@ -119,88 +122,186 @@ def queue_call(
     return PlaceCall(call.id, at=at)
 
 
-def _claim(session: Session, model, row_id: int, now: datetime) -> bool:
-    result = session.execute(
-        update(model)
-        .where(
-            model.id == row_id,
-            or_(
-                model.status == "queued",
-                (model.status.in_(("sending", "placing"))) & (model.claimed_at < now - CLAIM_TIMEOUT),
-            ),
-        )
-        .values(status="sending" if model is Message else "placing", claimed_at=now)
+def _claimable(model, now: datetime):
+    """Queued, or claimed by a worker that died (its claim older than ``CLAIM_TIMEOUT``)."""
+    return or_(
+        model.status == "queued",
+        (model.status.in_(("sending", "placing"))) & (model.claimed_at < now - CLAIM_TIMEOUT),
     )
-    return result.rowcount == 1
 
 
-def _release(session: Session, model, row_id: int) -> None:
-    """Hand a claimed row back to the outbox: the provider was unreachable, the job will retry."""
+def _claim(session: Session, model, row_ids: list[int], now: datetime) -> list[int]:
+    """Mark the rows still to send as in flight, ours; return their ids.
+
+    One guarded UPDATE: two jobs never both get a row.
+    """
+    claimed = session.scalars(
+        update(model)
+        .where(model.id.in_(row_ids), _claimable(model, now))
+        .values(status="sending" if model is Message else "placing", claimed_at=now)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted(claimed)
+
+
+def _release(session: Session, model, row_ids: list[int]) -> None:
+    """Hand claimed rows back to the outbox: the provider was unreachable, the job will retry."""
     with session.begin():
-        session.execute(update(model).where(model.id == row_id).values(status="queued", claimed_at=None))
+        session.execute(
+            update(model)
+            .where(model.id.in_(row_ids), model.status.in_(("sending", "placing")))
+            .values(status="queued", claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
-def deliver_message(session: Session, telephony: Telephony, urls: Urls, message_id: int, now: datetime) -> list[Effect]:
-    """Send one queued text. Commits. Raises TransientError (after putting it back) to retry later."""
+@dataclass
+class Delivery:
+    """What sending a batch of texts left to do: jobs to enqueue, and the outage to retry after."""
+
+    effects: list[Effect] = field(default_factory=list)
+    transient: TransientError | None = None
+
+
+def deliver_messages(
+    session: Session, telephony: Telephony, urls: Urls, message_ids: list[int], now: datetime, *, sio_name: str
+) -> Delivery:
+    """Send queued texts in id order (a wave's first offer first). Commits.
+
+    One read loads them; then each text is claimed, checked, sent and its outcome committed in
+    turn. "sending" means in flight: a worker killed mid-batch leaves that one text to send again
+    after ``CLAIM_TIMEOUT``, and the texts after it queued for the sweeper. An offer answered, or
+    whose request was taken or closed, before its text went out is never sent. When the provider
+    is unreachable, the text goes back to the outbox and the outage is returned, for the caller
+    to raise after enqueueing ``effects``: the job's retry sends it and the ones after it.
+    """
+    delivery = Delivery()
+    with session.begin():
+        messages = _load(session, message_ids)
+    for message in messages:
+        with session.begin():
+            if not _claim(session, Message, [message.id], now) or not _still_wanted(session, message):
+                continue
+        try:
+            sent = telephony.send_sms(message.to_phone, message.body, urls.sms_status(message.id))
+        except TransientError as err:
+            _release(session, Message, [message.id])
+            delivery.transient = err
+            return delivery
+        except TelephonyError as err:
+            delivery.effects += _refused(session, message.id, err, now)
+            continue
+        delivery.effects += _record_sent(session, message, sent.sid, now, sio_name)
+    return delivery
+
+
+def _load(session: Session, message_ids: list[int]) -> list[Message]:
+    """The texts, in order, with their offers, requests and nurses in the session (one query each)."""
+    messages = list(session.scalars(select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)))
+    offer_ids = [m.offer_id for m in messages if m.offer_id]
+    if offer_ids:
+        session.scalars(
+            select(Offer).where(Offer.id.in_(offer_ids)).options(joinedload(Offer.request), joinedload(Offer.nurse))
+        ).all()
+    return messages
+
+
+def _still_wanted(session: Session, message: Message) -> bool:
+    """An offer's text goes out only while the offer is unanswered and its request takes a yes.
+
+    Otherwise (answered elsewhere, taken, cancelled before it went out) the claimed text is
+    cancelled and the offer withdrawn: never send a stale offer.
+    """
+    if not message.offer_id:
+        return True
+    offer_status, request_status = session.execute(
+        select(Offer.status, CareRequest.status)
+        .join(CareRequest, CareRequest.id == Offer.request_id)
+        .where(Offer.id == message.offer_id)
+    ).one()
+    if offer_status == "pending" and request_status in ACCEPTING_STATUSES:
+        return True
+    message.status = "canceled"
+    session.execute(
+        update(Offer)
+        .where(Offer.id == message.offer_id, Offer.status == "pending")
+        .values(status="withdrawn")
+        .execution_options(synchronize_session="fetch")
+    )
+    return False
+
+
+def _record_sent(session: Session, message: Message, sid: str, now: datetime, sio_name: str) -> list[Effect]:
+    """The provider took the text: note it, and the offer's move from ``pending`` to ``sent``.
+
+    The offer's move is guarded: a nurse's yes elsewhere may have closed it while its text was
+    on its way (the acceptance withdraws offers still ``pending``, unseen). She then has an
+    offer in hand for a request that is gone, so she is told, as if it had been ``sent``.
+    """
+    with session.begin():
+        message.sid, message.status, message.sent_at = sid, "sent", now
+        if not message.offer_id:
+            if message.request_id:
+                request = session.get(CareRequest, message.request_id)
+                record(session, request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
+            return []
+        offer = session.get(Offer, message.offer_id)
+        record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
+        moved = session.execute(
+            update(Offer)
+            .where(Offer.id == offer.id, Offer.status == "pending")
+            .values(status="sent", sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount == 1:
+            return []
+        session.refresh(offer, ["status"])
+        session.refresh(offer.request, ["status"])
+        if offer.status != "withdrawn":
+            return []  # she already answered it
+        if offer.request.status in ("accepted", "confirmed"):
+            offer.status, body = "taken", texts.taken(sio_name, offer.request.reference)
+        else:
+            body = texts.offer_cancelled(sio_name, offer.request.reference)
+        return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]
+
+
+def _refused(session: Session, message_id: int, err: TelephonyError, now: datetime) -> list[Effect]:
+    """The provider refused the text for good: record it; an offer fails and the wave moves on."""
     from dispatch.waves import offer_failed
 
-    with session.begin():
-        if not _claim(session, Message, message_id, now):
-            return []
-        message = session.get(Message, message_id)
-        offer = session.get(Offer, message.offer_id) if message.offer_id else None
-        if offer is not None and (offer.status != "pending" or offer.request.status not in ACCEPTING_STATUSES):
-            # Taken, cancelled or already answered before it went out: never send a stale offer.
-            message.status = "canceled"
-            if offer.status == "pending":
-                offer.status = "withdrawn"
-            return []
-        to, body = message.to_phone, message.body
-    try:
-        sent = telephony.send_sms(to, body, urls.sms_status(message_id))
-    except TransientError:
-        _release(session, Message, message_id)
-        raise
-    except TelephonyError as err:
-        log.warning("outbox: text %s to %s refused: %s", message_id, mask(to), err)
-        with session.begin():
-            message = session.get(Message, message_id)
-            message.status, message.error_code = "failed", err.code
-            nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
-            if isinstance(err, OptedOut) and nurse is not None and nurse.opted_out_at is None:
-                nurse.opted_out_at = now
-                record(session, None, "nurse_opted_out", now, nurse=nurse, code=err.code)
-            if message.offer_id:
-                return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
-            if message.request_id:
-                record(
-                    session,
-                    session.get(CareRequest, message.request_id),
-                    "sms_failed",
-                    now,
-                    to=mask(to),
-                    code=err.code,
-                    text=message.kind,
-                )
-            return []
+    log.warning("outbox: text %s refused: %s", message_id, err)
     with session.begin():
         message = session.get(Message, message_id)
-        message.sid, message.status, message.sent_at = sent.sid, "sent", now
+        message.status, message.error_code = "failed", err.code
+        nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
+        if isinstance(err, OptedOut) and nurse is not None and nurse.opted_out_at is None:
+            nurse.opted_out_at = now
+            record(session, None, "nurse_opted_out", now, nurse=nurse, code=err.code)
         if message.offer_id:
-            offer = session.get(Offer, message.offer_id)
-            if offer.status == "pending":
-                offer.status, offer.sent_at = "sent", now
-            record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
-        elif message.request_id:
+            return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
+        if message.request_id:
             record(
                 session,
                 session.get(CareRequest, message.request_id),
-                "sms_sent",
+                "sms_failed",
                 now,
                 to=mask(message.to_phone),
+                code=err.code,
                 text=message.kind,
             )
-    return []
+        return []
+
+
+def deliver_message(
+    session: Session, telephony: Telephony, urls: Urls, message_id: int, now: datetime, *, sio_name: str
+) -> list[Effect]:
+    """Send one queued text (see :func:`deliver_messages`); raises TransientError to retry later."""
+    delivery = deliver_messages(session, telephony, urls, [message_id], now, sio_name=sio_name)
+    if delivery.transient is not None:
+        raise delivery.transient
+    return delivery.effects
 
 
 def place_call(
@@ -211,14 +312,14 @@ def place_call(
         call = session.get(Call, call_id)
         if call is None or (call.send_after and call.send_after > now + timedelta(seconds=1)):
             return []
-        if not _claim(session, Call, call_id, now):
+        if not _claim(session, Call, [call_id], now):
             return []
         call = session.get(Call, call_id)
         to = call.to_phone
     try:
         placed = telephony.place_call(to, urls.call_twiml(call_id), urls.call_status(call_id), machine_detection=True)
     except TransientError:
-        _release(session, Call, call_id)
+        _release(session, Call, [call_id])
         raise
     except TelephonyError as err:
         from dispatch.calls import call_finished

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import null, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
 from dispatch.config import Settings
@@ -36,6 +37,8 @@ class Outcome:
 
     reply: str | None
     effects: list[Effect] = field(default_factory=list)
+    #: The registered nurse who sent the text, if a nurse did (set by ``dispatch.inbound``).
+    nurse: Nurse | None = None
 
 
 def _awaiting_offers(session: Session, nurse: Nurse) -> list[Offer]:
@@ -87,17 +90,18 @@ def accept(
     name, request = settings.sio_name, offer.request
     if request.accepted_nurse_id == nurse.id and request.status in ("accepted", "confirmed"):
         return Outcome(texts.accepted_details(*_details_args(session, settings, request, now)))
+    taken = {
+        "status": "accepted",
+        "accepted_nurse_id": nurse.id,
+        "accepted_at": now,
+        "next_wave_at": None,
+        "needs_attention": False,
+        "attention_reason": None,
+    }
     won = session.execute(
         update(CareRequest)
         .where(CareRequest.id == request.id, CareRequest.status.in_(ACCEPTING_STATUSES))
-        .values(
-            status="accepted",
-            accepted_nurse_id=nurse.id,
-            accepted_at=now,
-            next_wave_at=None,
-            needs_attention=False,
-            attention_reason=None,
-        )
+        .values(**taken)
         .execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:
@@ -105,7 +109,8 @@ def accept(
             offer.status, offer.answered_at = "taken", now
         record(session, request, "late_yes", now, actor=nurse_actor(nurse), nurse=nurse)
         return Outcome(texts.late_yes(name, request.reference))
-    session.refresh(request)
+    for key, value in taken.items():  # the UPDATE wrote them: tell the ORM without reading the row again
+        set_committed_value(request, key, value)
     offer.status, offer.answered_at = "accepted", now
     record(session, request, "accepted", now, actor=actor or nurse_actor(nurse), nurse=nurse)
     effects = close_other_offers(session, settings, request, now, texts.taken, keep=offer)
@@ -139,22 +144,37 @@ def close_other_offers(
     keep: Offer | None = None,
     new_status: str = "taken",
 ) -> list[Effect]:
-    """Every other offer still awaiting an answer is closed; those already texted get ``text``."""
-    awaiting = (
-        select(Offer).options(joinedload(Offer.nurse)).where(Offer.request_id == request.id, Offer.status.in_(AWAITING))
+    """Close every other offer still awaiting an answer; those whose text went out get ``text``.
+
+    Two guarded UPDATEs, the unsent offers first: an offer whose text the outbox marks sent
+    at this very moment is then either withdrawn here (and the outbox, finding it withdrawn,
+    tells her: ``dispatch.outbox._record_sent``) or closed by the second one, which tells her.
+    """
+    others = [Offer.request_id == request.id]
+    if keep is not None:
+        others.append(Offer.id != keep.id)
+    fetch = {"synchronize_session": "fetch"}
+    session.execute(
+        update(Offer).where(*others, Offer.status == "pending").values(status="withdrawn").execution_options(**fetch)
     )
-    told: list[tuple[str, Nurse, None]] = []
-    for other in session.scalars(awaiting):
-        if keep is not None and other.id == keep.id:
-            continue
-        was_sent = other.status != "pending"
-        other.status = new_status if was_sent else "withdrawn"
-        if was_sent:
-            told.append((other.nurse.phone, other.nurse, None))
+    told = (
+        session.execute(
+            update(Offer)
+            .where(*others, Offer.status.in_(("sent", "delivered")))
+            .values(status=new_status)
+            .returning(Offer.nurse_id)
+            .execution_options(**fetch)
+        )
+        .scalars()
+        .all()
+    )
     if not told:
         return []
+    recipients = [
+        tuple(row) for row in session.execute(select(Nurse.phone, Nurse.id, null()).where(Nurse.id.in_(told)))
+    ]
     body = text(settings.sio_name, request.reference)
-    return list(queue_sms_many(session, told, body, now, kind="notice", request=request))
+    return list(queue_sms_many(session, recipients, body, now, kind="notice", request=request))
 
 
 def decline(session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime) -> Outcome:

@@ -84,6 +84,9 @@ def create_request(
         created_at=now,
         updated_at=now,
     )
+    if not new.review_reason:  # as start_dispatch leaves it: written by the INSERT, no UPDATE after
+        request.wave, request.dispatch_started_at, request.next_wave_at = 0, now, now
+        request.needs_attention, request.attention_reason = False, None
     session.add(request)
     session.flush()
     who = actor or (new.requester.name if new.requester else mask(new.callback_phone))

@@ -26,7 +26,8 @@ def issue_token(session: Session, requester: Requester) -> str:
 def requester_for_token(session: Session, token: str) -> Requester | None:
     if not token:
         return None
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    return session.scalar(
+        select(Requester)
+        .join(ApiToken, ApiToken.requester_id == Requester.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     )
-    return session.get(Requester, row.requester_id) if row else None

@@ -16,14 +16,14 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from dispatch import texts
+from dispatch import geo, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
-from dispatch.matching import nurse_is_reachable, rank_candidates, request_communes
+from dispatch.matching import nurse_is_reachable, rank_candidates
 from dispatch.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
 from dispatch.vocab import ACCEPTING_STATUSES
-from models import CareRequest, Commune, Coordinator, Nurse, Offer, is_postgres
+from models import CareRequest, Coordinator, Nurse, Offer, is_postgres
 
 # A job that fires this early is a duplicate; the right one (or the sweeper) will come.
 EARLY_TOLERANCE = timedelta(seconds=1)
@@ -138,14 +138,14 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
         request.urgent,
         here,
     )
-    nurses = {n.id: n for n in session.scalars(select(Nurse).where(Nurse.id.in_(plan.nurse_ids)))}
+    phones = dict(session.execute(select(Nurse.id, Nurse.phone).where(Nurse.id.in_(plan.nurse_ids))).all())
     offers = [
         Offer(request_id=request.id, nurse_id=nurse_id, wave=wave, status="pending", created_at=now)
         for nurse_id in plan.nurse_ids
     ]
     session.add_all(offers)
     session.flush()
-    recipients = [(nurses[o.nurse_id].phone, nurses[o.nurse_id], o) for o in offers]
+    recipients = [(phones[o.nurse_id], o.nurse_id, o.id) for o in offers]
     effects: list[Effect] = list(queue_sms_many(session, recipients, body, now, kind="offer", request=request))
     record(
         session,
@@ -220,13 +220,12 @@ def start_dispatch(session: Session, settings: Settings, request: CareRequest, n
 
 def _commune_name(session: Session, request: CareRequest) -> str:
     if request.insee:
-        commune = session.get(Commune, request.insee)
+        commune = geo.commune(session, request.insee)
         if commune:
             return commune.name
-    communes = request_communes(session, request)
-    if len(communes) == 1:
-        commune = session.get(Commune, communes[0])
-        return commune.name if commune else request.postcode or ""
+    communes = request.postcode and geo.communes_for_postcode(session, request.postcode)
+    if communes and len(communes) == 1:
+        return communes[0].name
     return request.postcode or ""
 
 

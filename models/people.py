@@ -72,7 +72,7 @@ class Requester(Base):
     postcode: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    phones: Mapped[list[RequesterPhone]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    phones: Mapped[list[RequesterPhone]] = relationship(cascade="all, delete-orphan")
     tokens: Mapped[list[ApiToken]] = relationship(cascade="all, delete-orphan")
 
 

@@ -196,11 +196,13 @@ def test_worker_sigkilled_mid_wave(service, monkeypatch):
                 worker.kill()
         standin.delay_s = 0.0
         killed = _sending(svc)
-        assert len(killed) == 1  # one text was in flight; the other two are still queued jobs
+        assert len(killed) == 1  # one text was in flight; the other two of its batch are still queued
 
-        # The dead worker's claim expires (120 s in production; 1 s here), the sweeper hands it out again.
+        # The dead worker's claim expires (120 s in production; 1 s here) and the texts left queued
+        # pass the outbox's grace (20 s; 1 s here): the sweeper hands them all out again.
         monkeypatch.setattr(dispatch.outbox, "CLAIM_TIMEOUT", timedelta(seconds=1))
         monkeypatch.setattr(dispatch.sweep, "CLAIM_TIMEOUT", timedelta(seconds=1))
+        monkeypatch.setattr(dispatch.sweep, "OUTBOX_GRACE", timedelta(seconds=1))
         time.sleep(1.2)
         assert sweep_once(svc.settings) >= 1
         svc.work()

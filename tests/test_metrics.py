@@ -31,7 +31,7 @@ def test_metrics_follow_a_dispatch(client, session, settings):
     second = scenario.post_request(client, token)
     queued = scrape(client)
     assert queued[("sio_requests", (("status", "open"),))] == 2
-    assert queued[("sio_queue_depth", ())] == 6  # three offer texts per request
+    assert queued[("sio_queue_depth", ())] == 2  # one job per request sends its wave's three texts
     assert queued[("sio_outbox_texts", ())] == 6
 
     scenario.work(settings)

@@ -94,6 +94,8 @@ def test_messaging_service_is_used_when_configured(app, client, session, standin
     with svc.sessionmaker() as s, s.begin():
         effect = queue_sms(s, "+33614000001", "SIO: test", utcnow())
     with svc.sessionmaker() as s:
-        deliver_message(s, svc.telephony, Urls(svc.settings.public_base_url), effect.message_id, utcnow())
+        deliver_message(
+            s, svc.telephony, Urls(svc.settings.public_base_url), effect.message_id, utcnow(), sio_name="SIO"
+        )
     sent = standin.messages()[-1]
     assert sent["MessagingServiceSid"] == ["MG" + "2" * 32] and "From" not in sent

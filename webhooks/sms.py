@@ -35,7 +35,9 @@ def incoming_sms():
         if not first_time(session, f"sms:{sid}"):
             return twiml(response)
         outcome = handle_sms(session, settings, sender, body, now)
-        record_inbound(session, sid, sender, settings.twilio_phone_number, body, outcome.reply, now)
+        record_inbound(
+            session, sid, sender, settings.twilio_phone_number, body, outcome.reply, now, nurse=outcome.nurse
+        )
     enqueue(settings, outcome.effects)
     if outcome.reply:
         response.message(outcome.reply)

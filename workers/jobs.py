@@ -13,7 +13,7 @@ from functools import lru_cache
 from dispatch.app import Services, build_services
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
-from dispatch.outbox import Urls, deliver_message
+from dispatch.outbox import Urls, deliver_messages
 from dispatch.outbox import place_call as place_outbound_call
 from dispatch.waves import Conflict
 from dispatch.waves import run_wave as run_wave_step
@@ -44,11 +44,20 @@ def run_wave(request_id: int, wave: int) -> None:
     enqueue(svc.settings, effects)
 
 
-def send_message(message_id: int) -> None:
+def send_messages(message_ids: list[int]) -> None:
+    """Send texts of the outbox in order; on a provider outage, retry (RQ) what is left."""
     svc = job_services()
+    urls = Urls(svc.settings.public_base_url)
     with svc.sessionmaker() as session:
-        effects = deliver_message(session, svc.telephony, Urls(svc.settings.public_base_url), message_id, utcnow())
-    enqueue(svc.settings, effects)
+        delivery = deliver_messages(session, svc.telephony, urls, message_ids, utcnow(), sio_name=svc.settings.sio_name)
+    enqueue(svc.settings, delivery.effects)
+    if delivery.transient is not None:
+        raise delivery.transient
+
+
+def send_message(message_id: int) -> None:
+    """One text (jobs enqueued by an earlier version, and the sweeper's)."""
+    send_messages([message_id])
 
 
 def place_call(call_id: int) -> None:

@@ -37,33 +37,46 @@ def get_queue(settings: Settings) -> Queue:
 
 # Jobs retry on errors (a Twilio outage, a database restart); the sweeper is the last resort.
 JOB_RETRY = Retry(max=5, interval=[5, 15, 60, 120, 300])
+# A wave's texts go in one job; the sweeper's backlog is split so that workers share it and
+# a job stays short even when each request to Twilio takes a few hundred milliseconds.
+TEXTS_PER_JOB = 20
 
 
 def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
-    """Enqueue each effect as a job. Call only after the commit that wrote what they point at.
+    """Enqueue the effects as jobs, in one Redis round trip. Call only after the commit that
+    wrote what they point at.
 
-    Returns False when Redis could not take them: the work is in the database and the
-    sweeper will enqueue it again, so a webhook answers normally.
+    The texts decided together (a wave's offers, the "pourvue" notices) become one
+    ``send_messages`` job (up to ``TEXTS_PER_JOB``): they leave in order without a queue hop
+    each. Returns False when
+    Redis could not take the jobs: the work is in the database and the sweeper will enqueue
+    it again, so a webhook answers normally.
     """
     from workers import jobs
 
+    effects = list(effects)
+    if not effects:
+        return True
     queue = get_queue(settings)
+    message_ids = [e.message_id for e in effects if isinstance(e, SendMessage)]
     try:
-        for effect in effects:
-            if isinstance(effect, SendMessage):
-                queue.enqueue(jobs.send_message, effect.message_id, retry=JOB_RETRY)
-            elif isinstance(effect, PlaceCall):
-                _at(queue, effect.at, jobs.place_call, effect.call_id)
-            elif isinstance(effect, RunWave):
-                _at(queue, effect.at, jobs.run_wave, effect.request_id, effect.wave)
+        with queue.connection.pipeline() as pipe:
+            for k in range(0, len(message_ids), TEXTS_PER_JOB):
+                queue.enqueue(jobs.send_messages, message_ids[k : k + TEXTS_PER_JOB], retry=JOB_RETRY, pipeline=pipe)
+            for effect in effects:
+                if isinstance(effect, PlaceCall):
+                    _at(queue, pipe, effect.at, jobs.place_call, effect.call_id)
+                elif isinstance(effect, RunWave):
+                    _at(queue, pipe, effect.at, jobs.run_wave, effect.request_id, effect.wave)
+            pipe.execute()
     except RedisError as err:
         log.warning("workers.queue: Redis unavailable (%s); the sweeper will pick the work up", err)
         return False
     return True
 
 
-def _at(queue: Queue, at: datetime | None, func, *args) -> None:
+def _at(queue: Queue, pipe, at: datetime | None, func, *args) -> None:
     if at is None or at <= datetime.now(UTC):
-        queue.enqueue(func, *args, retry=JOB_RETRY)
+        queue.enqueue(func, *args, retry=JOB_RETRY, pipeline=pipe)
     else:
-        queue.enqueue_at(at, func, *args, retry=JOB_RETRY)
+        queue.enqueue_at(at, func, *args, retry=JOB_RETRY, pipeline=pipe)
