@@ -163,6 +163,8 @@ class Stack:
             "NURSE_TEXTING_HOURS": "",
             "LOG_LEVEL": "WARNING",
             "TELEPHONY": self.telephony,
+            # The service processes can import bench modules (the floors of issues 3 and 6).
+            "PYTHONPATH": str(ROOT),
         }
         if self.telephony == "twilio":
             env.update(

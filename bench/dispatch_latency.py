@@ -4,6 +4,10 @@ Baseline, same run, same worker: the round trip of an empty RQ job (``workers.jo
 from ``enqueue`` to the worker having run it. Target: median first text within 2x the median
 empty-job round trip.
 
+Floor, same run, same worker: ``bench/floor.py``, a bare Flask endpoint that only enqueues a job
+that only sends one text with the same adapter (no validation, no database, no matching). It
+shows how much of the ratio any design must pay before doing any work.
+
 Set-up: PostgreSQL (a database of its own), a redis-server of its own, gunicorn as in
 deploy/Procfile, one ``sio worker``, TELEPHONY=twilio with the real SDK talking to the stand-in
 (run in this process so it timestamps every text it receives). Requests go one at a time.
@@ -57,6 +61,17 @@ def first_text_at(standin: TwilioStandin, reference: str, timeout: float = 10.0)
     raise RuntimeError(f"no text for request {reference} within {timeout} s")
 
 
+def post_floor(port: int, body: str) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/floor",
+        data=json.dumps({"body": body}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (127.0.0.1)
+        assert response.status == 201
+
+
 def empty_job_round_trips(stack: Stack, count: int) -> tuple[list[float], list[float]]:
     """(client-observed round trips, enqueue → RQ's ended_at) for ``count`` empty jobs, one at a time."""
     queue = Queue("sio", connection=Redis.from_url(stack.redis.url))
@@ -85,6 +100,8 @@ def main() -> None:
         token = seed_requester(stack.sessionmaker)
         standin = TwilioStandin(port=stack.standin_port).start()
         stack.start_web()
+        floor_port = stack.web_port + 1 if stack.web_port < 65000 else stack.web_port - 1
+        stack.start_web("bench.floor:app", port=floor_port)
         stack.start_worker()
         time.sleep(1.0)
         say(
@@ -95,15 +112,21 @@ def main() -> None:
         for i in range(5):  # warm-up: connections, imports, caches
             post_request(stack, token, zones[i % len(zones)])
             empty_job_round_trips(stack, 5)
+            post_floor(floor_port, f"warm-up {i}")
+            first_text_at(standin, f"warm-up {i}")
         time.sleep(0.5)
 
-        firsts, api_times, refs = [], [], []
+        firsts, api_times, refs, floors = [], [], [], []
         empty_obs, empty_end = [], []
         for i in range(args.requests):
             # Interleaved, so both see the same machine state.
             obs, end = empty_job_round_trips(stack, 1)
             empty_obs += obs
             empty_end += end
+            time.sleep(0.05)
+            t0 = time.time()
+            post_floor(floor_port, f"floor {i:04d}")
+            floors.append(first_text_at(standin, f"floor {i:04d}") - t0)
             time.sleep(0.05)
             t0 = time.time()
             reference, answered = post_request(stack, token, zones[(i * 7) % len(zones)])
@@ -134,6 +157,8 @@ def main() -> None:
         say(f"  commit -> job start    {summary_ms(queue_waits)}  (request created_at -> worker's now)")
         say(f"empty job, RQ ended_at   {summary_ms(empty_end)}")
         say(f"empty job, client polled {summary_ms(empty_obs)}")
+        say(f"floor: bare POST -> job -> text {summary_ms(floors)}")
+        say(f"ratio median floor / median empty job = {statistics.median(floors) / m_empty:.2f}x")
         ratio = m_first / m_empty
         say(
             f"ratio median first text / median empty job = {ratio:.2f}x (target <= 2x): "

@@ -5,6 +5,10 @@ request has five nurses awaiting an answer; one says yes, four say no, in random
 beside a bare Flask endpoint returning an empty TwiML (bench/bare_app.py) served by the same
 gunicorn set-up, in the same run. Targets: at least half the bare throughput; p99 < 50 ms.
 
+Floor, same run, same set-up: ``bench/floor.py``'s bare endpoint that only writes the text to
+PostgreSQL before answering (one autocommit INSERT): the most any webhook that keeps what it
+acknowledges could reach.
+
 Load: ``wrk`` (``apt-get install -y wrk``) replaying pre-signed posts (bench/replay.lua);
 without wrk, a Python generator with threads and keep-alive connections does the same.
 
@@ -213,6 +217,15 @@ def main() -> None:
         bare_result = load(bare_port)
         stack.stop(bare)
 
+        from floor import CREATE_FLOOR_TABLE
+
+        with stack.engine.begin() as conn:
+            conn.execute(text(CREATE_FLOOR_TABLE))
+        floor = stack.start_web("bench.floor:app", port=bare_port)
+        load(bare_port)  # warm-up
+        floor_result = load(bare_port)
+        stack.stop(floor)
+
         stack.start_web()
         warm = min(len(posts) // 10, 200)
         conn = http.client.HTTPConnection("127.0.0.1", stack.web_port, timeout=10)
@@ -242,7 +255,12 @@ def main() -> None:
         queued = Redis.from_url(stack.redis.url).llen(f"rq:queue:{QUEUE_NAME}")
 
     say("")
-    for label, r in (("bare Flask, empty TwiML", bare_result), ("POST /webhooks/sms (OUI/NON)", real)):
+    rows = (
+        ("bare Flask, empty TwiML", bare_result),
+        ("floor: bare Flask + one INSERT", floor_result),
+        ("POST /webhooks/sms (OUI/NON)", real),
+    )
+    for label, r in rows:
         say(
             f"{label:30} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
             f"({r['total']} requests, {r['non2xx']} non-2xx)"
@@ -252,6 +270,7 @@ def main() -> None:
         f"offers answered {answered}, requests accepted {accepted}, double assignments {len(doubles)}, "
         f"jobs enqueued {queued}{' (replies replayed: some posts were repeats)' if wrapped else ''}"
     )
+    say(f"floor / bare throughput {floor_result['rps'] / bare_result['rps']:.2f}")
     ratio = real["rps"] / bare_result["rps"]
     say(
         f"throughput ratio {ratio:.2f} (target >= 0.5): {'MET' if ratio >= 0.5 else 'MISSED'}; "
