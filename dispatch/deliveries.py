@@ -35,12 +35,11 @@ def record_inbound(
     sender: str | None,
     to: str,
     body: str,
-    reply: str | None,
     now: datetime,
     *,
     nurse: Nurse | None = None,
 ) -> None:
-    """Keep the incoming text and the TwiML answer in the messages table (timeline, simulator).
+    """Keep the incoming text in the messages table (timeline, simulator).
 
     ``nurse``: the registered nurse who sent it, when a nurse did.
     """
@@ -57,20 +56,6 @@ def record_inbound(
             created_at=now,
         )
     )
-    if reply:
-        session.add(
-            Message(
-                direction="out",
-                kind="reply",
-                from_phone=to,
-                to_phone=sender,
-                body=reply,
-                status="sent",
-                nurse_id=nurse.id if nurse else None,
-                created_at=now,
-                sent_at=now,
-            )
-        )
     if nurse is not None:
         record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])
 

@@ -31,4 +31,11 @@ class RunWave:
     at: datetime | None = None
 
 
-Effect = SendMessage | PlaceCall | RunWave
+@dataclass(frozen=True)
+class HandleEvent:
+    """Handle the webhook event received under ``key`` (``dispatch.inbox``)."""
+
+    key: str
+
+
+Effect = SendMessage | PlaceCall | RunWave | HandleEvent

@@ -167,7 +167,8 @@ class Delivery:
 def deliver_messages(
     session: Session, telephony: Telephony, urls: Urls, message_ids: list[int], now: datetime, *, sio_name: str
 ) -> Delivery:
-    """Send queued texts in id order (a wave's first offer first). Commits.
+    """Send queued texts in the order given (a wave's first offer first, an answer before the
+    notices its text caused). Commits.
 
     One read loads them; then each text is claimed, checked, sent and its outcome committed in
     turn. "sending" means in flight: a worker killed mid-batch leaves that one text to send again
@@ -197,8 +198,9 @@ def deliver_messages(
 
 
 def _load(session: Session, message_ids: list[int]) -> list[Message]:
-    """The texts, in order, with their offers, requests and nurses in the session (one query each)."""
-    messages = list(session.scalars(select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)))
+    """The texts, in the order given, with their offers, requests and nurses in the session."""
+    found = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(message_ids)))}
+    messages = [found[i] for i in dict.fromkeys(message_ids) if i in found]
     offer_ids = [m.offer_id for m in messages if m.offer_id]
     if offer_ids:
         session.scalars(

@@ -1,7 +1,8 @@
 """Retention: ``sio purge --older-than 90d`` wipes what a closed request said about a patient.
 
 What goes: the request's notes and recording URL, the bodies of every text about it, the
-IVR sessions that took it, and free text kept in its timeline. What stays: the anonymous
+IVR sessions that took it, and free text kept in its timeline; the webhook events handled
+before the cut-off (a text's fields wait there until a job handles it). What stays: the anonymous
 statistics (status, times, care type, commune, waves, offers and their outcomes), so the
 day summaries and fill rates still add up. A purged request gets ``purged_at``; running
 the purge again changes nothing. Texts and IVR sessions tied to no request (a nurse's
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from models import CareRequest, Event, IvrSession, Message
+from models import CareRequest, Event, IvrSession, Message, WebhookReceipt
 
 # Statuses after which nothing more happens to a request, and the moment it got there.
 CLOSED_STATUSES = ("confirmed", "cancelled", "unfilled", "accepted")
@@ -36,11 +37,12 @@ class PurgeResult:
     messages: int
     ivr_sessions: int
     events: int
+    receipts: int = 0
 
     def __str__(self) -> str:
         return (
             f"purged {self.requests} requests, {self.messages} text bodies, {self.ivr_sessions} IVR sessions, "
-            f"{self.events} timeline entries"
+            f"{self.events} timeline entries, {self.receipts} webhook events"
         )
 
 
@@ -86,7 +88,10 @@ def purge(session: Session, older_than: timedelta, now: datetime) -> PurgeResult
         delete(IvrSession).where(IvrSession.request_id.is_(None), IvrSession.updated_at < cutoff)
     ).rowcount
     events += _strip_events(session, and_(Event.request_id.is_(None), Event.at < cutoff))
-    return PurgeResult(len(request_ids), messages, ivr, events)
+    receipts = session.execute(
+        delete(WebhookReceipt).where(WebhookReceipt.handled_at.is_not(None), WebhookReceipt.created_at < cutoff)
+    ).rowcount
+    return PurgeResult(len(request_ids), messages, ivr, events, receipts)
 
 
 def _wipe_bodies(session: Session, where) -> int:

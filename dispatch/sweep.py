@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
+from dispatch.effects import Effect, HandleEvent, PlaceCall, RunWave, SendMessage
 from dispatch.outbox import CLAIM_TIMEOUT
-from models import Call, CareRequest, Message
+from models import Call, CareRequest, Message, WebhookReceipt
 
 WAVE_GRACE = timedelta(seconds=5)
 OUTBOX_GRACE = timedelta(seconds=20)
@@ -31,6 +31,15 @@ def overdue_work(session: Session, now: datetime) -> list[Effect]:
         effects.append(RunWave(request_id, wave))
     effects += [SendMessage(i) for i in _outbox_due(session, Message, "sending", now)]
     effects += [PlaceCall(i) for i in _outbox_due(session, Call, "placing", now)]
+    effects += [
+        HandleEvent(key)
+        for key in session.scalars(
+            select(WebhookReceipt.key)
+            .where(WebhookReceipt.handled_at.is_(None), WebhookReceipt.created_at <= now - OUTBOX_GRACE)
+            .order_by(WebhookReceipt.created_at)
+            .limit(BATCH)
+        )
+    ]
     return effects
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -79,10 +79,26 @@ class IvrSession(Base):
 
 
 class WebhookReceipt(Base):
-    """One row per webhook event already processed (``sms:<MessageSid>``,
-    ``sms-status:<sid>:<status>``...): inserting it first makes a repeat a no-op."""
+    """One row per webhook event received (``sms:<MessageSid>``, ``sms-status:<sid>:<status>``,
+    ``call-status:...``): inserting it first makes a repeat a no-op.
+
+    It is also the inbox of the events a job handles after the webhook has answered (texts in,
+    delivery statuses): their fields in ``payload``, ``handled_at`` empty until a job has
+    handled them in the same transaction that applied them. Events handled by the webhook
+    itself are written handled.
+    """
 
     __tablename__ = "webhook_receipts"
+    __table_args__ = (
+        Index(
+            "ix_webhook_receipts_unhandled",
+            "created_at",
+            postgresql_where=text("handled_at IS NULL"),
+            sqlite_where=text("handled_at IS NULL"),
+        ),
+    )
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    payload: Mapped[dict[str, Any] | None]
+    handled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

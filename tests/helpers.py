@@ -64,3 +64,25 @@ def sms(client, sender: str, body: str, sid: str | None = None):
         "/webhooks/sms",
         {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": sender, "To": "+33900000000", "Body": body},
     )
+
+
+def answer(client, sender: str, body: str, sid: str | None = None) -> str:
+    """A text to the single number handled as in production (the webhook answers at once, a job
+    handles it): the answer the sender gets, "" when none."""
+    from sqlalchemy import func, select
+
+    from models import Message
+
+    services = client.application.extensions["sio"]
+    with services.sessionmaker() as s:
+        before = s.scalar(select(func.max(Message.id))) or 0
+    response = sms(client, sender, body, sid)
+    assert response.status_code == 200, response.status_code
+    run_jobs(services.settings)
+    with services.sessionmaker() as s:
+        bodies = s.scalars(
+            select(Message.body)
+            .where(Message.id > before, Message.kind == "reply", Message.to_phone == sender)
+            .order_by(Message.id)
+        ).all()
+    return "\n".join(bodies)

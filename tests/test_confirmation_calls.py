@@ -12,7 +12,7 @@ from dispatch.requests import NewRequest, create_request
 from dispatch.telephony import InvalidNumber
 from dispatch.texts import Attention
 from models import Call, CareRequest, Event, Message
-from tests.helpers import make_nurse, post_signed, run_jobs, sms
+from tests.helpers import answer, make_nurse, post_signed, run_jobs
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from workers.queue import enqueue
 
@@ -40,7 +40,7 @@ def accepted(client, session, settings, callback: str = MOBILE) -> CareRequest:
     )
     session.commit()
     enqueue(settings, effects)
-    assert sms(client, nurse.phone, f"OUI {request.reference}").status_code == 200
+    answer(client, nurse.phone, f"OUI {request.reference}")
     run_jobs(settings)
     fresh(session)
     return request
@@ -209,7 +209,7 @@ def test_a_call_refused_by_the_provider_flags_the_request_at_once(client, sessio
 def test_a_cancelled_request_is_not_called_again(client, session, settings):
     request = accepted(client, session, settings)
     [call] = calls_of(session, request)
-    assert sms(client, MOBILE, f"ANNULER {request.reference}").status_code == 200
+    answer(client, MOBILE, f"ANNULER {request.reference}")
     assert "est annulée" in spoken(twiml(client, call, AnsweredBy="human"))
     status(client, call, "no-answer")
     assert len(calls_of(session, request)) == 1
@@ -256,7 +256,7 @@ def test_withdrawn_call_tells_a_landline_the_search_goes_on(client, session, set
     [confirm] = calls_of(session, request)
     make_nurse(session, "Inès Roux", "06 55 44 33 22", ["42207"])  # the search can go on with her
     session.commit()
-    assert sms(client, NURSE_PHONE, f"DESISTE {request.reference}").status_code == 200
+    answer(client, NURSE_PHONE, f"DESISTE {request.reference}")
     run_jobs(settings)
     [_, withdrawn] = calls_of(session, request)
     root = twiml(client, withdrawn, AnsweredBy="human")

@@ -322,7 +322,7 @@ def test_every_webhook_delivered_three_times(service):
     assert inbound == 2
     assert len(standin.calls()) == 1
     sent = successful_texts(standin)
-    assert all(n == 1 for n in sent.values()) and len(sent) == 3 + 1  # three offers, one "pourvue"
+    assert all(n == 1 for n in sent.values()) and len(sent) == 3 + 1 + 2  # three offers, one "pourvue", two answers
     scenario.assert_invariants(svc.session)
 
 

@@ -1,7 +1,8 @@
 """Exactly one nurse per request, whatever the concurrency (DESIGN §10).
 
-Two nurses answer OUI at the same instant from separate threads, through the
-real webhook (each thread its own app context and database connection); on
+Two nurses answer OUI at the same instant from separate threads, through the real webhook
+(each thread its own app context and database connection); then the two jobs that handle
+their texts run at the same instant in separate threads, as two workers would. On
 PostgreSQL (CI's second run) that is real row-level concurrency.
 """
 
@@ -13,10 +14,43 @@ import uuid
 from sqlalchemy import func, select
 
 from dispatch.tokens import issue_token
-from models import CareRequest, Event, Offer
+from models import CareRequest, Event, Message, Offer
 from tests.helpers import make_nurse, make_requester, run_jobs, sign
+from workers.jobs import handle_event
 
 ROUNDS = 50
+
+
+def same_instant(action, args) -> None:
+    """Run ``action(arg)`` for each arg in its own thread, all released at once."""
+    barrier = threading.Barrier(len(args))
+    errors: list[BaseException] = []
+
+    def run(arg) -> None:
+        barrier.wait()
+        try:
+            action(arg)
+        except BaseException as err:  # reported below, in the test's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+
+
+def post_yes(app, settings, phone: str, key: str, reference: str) -> None:
+    data = {"MessageSid": key.removeprefix("sms:"), "From": phone, "Body": f"OUI {reference}"}
+    headers = {"X-Twilio-Signature": sign(settings, "/webhooks/sms", data)}
+    assert app.test_client().post("/webhooks/sms", data=data, headers=headers).status_code == 200
+
+
+def replies_to(session, phone: str, reference: str) -> str:
+    session.rollback()
+    bodies = session.scalars(select(Message.body).where(Message.kind == "reply", Message.to_phone == phone))
+    return " ".join(b for b in bodies if reference in b)
 
 
 def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
@@ -35,23 +69,12 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
             json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
         )
         reference = response.json["reference"]
-        barrier = threading.Barrier(2)
-        answers: dict[str, str] = {}
-
-        def answer(phone: str, reference: str = reference, barrier: threading.Barrier = barrier) -> None:
-            data = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "Body": f"OUI {reference}"}
-            headers = {"X-Twilio-Signature": sign(env_settings, "/webhooks/sms", data)}
-            own_client = app.test_client()
-            barrier.wait()
-            reply = own_client.post("/webhooks/sms", data=data, headers=headers)
-            answers[phone] = f"{reply.status_code} {reply.data.decode()}"
-
-        threads = [threading.Thread(target=answer, args=(p,)) for p in phones]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-        assert all(a.startswith("200") for a in answers.values()), answers
+        keys = {p: f"sms:SM{uuid.uuid4().hex}" for p in phones}
+        same_instant(
+            lambda p, keys=keys, reference=reference: post_yes(app, env_settings, p, keys[p], reference), phones
+        )
+        same_instant(lambda p, keys=keys: handle_event(keys[p]), phones)
+        answers = {p: replies_to(session, p, reference) for p in phones}
         won = [p for p, a in answers.items() if "est pour vous" in a]
         lost = [p for p, a in answers.items() if "déjà pourvue" in a]
         assert len(won) == 1 and len(lost) == 1, answers

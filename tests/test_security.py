@@ -17,7 +17,7 @@ from dispatch.clock import utcnow
 from dispatch.links import LINK_VALIDITY_S, LinkError, details_token, read_details_token
 from dispatch.phones import normalize_phone
 from dispatch.purge import parse_duration, purge
-from models import Call, CareRequest, Event, IvrSession, Message, Offer
+from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
 from tests import scenario
 from tests.helpers import post_signed
@@ -180,7 +180,7 @@ def test_logs_of_a_whole_dispatch_hold_no_phone_number_nor_patient_data(env, ses
             request = scenario.request_by_ref(session, created.json["reference"])
             assert request.status in ("accepted", "confirmed")
             assert len(standin.calls()) == 1  # the confirmation call went out
-            assert len(standin.messages()) == 3 + 2  # three offers, two "pourvue"
+            assert len(standin.messages()) == 3 + 2 + 1  # three offers, two "pourvue", the answer to her yes
         finally:
             reset_services()
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
@@ -236,6 +236,7 @@ def test_purge_removes_patient_data_and_keeps_statistics(client, session, settin
     with session.begin():
         result = purge(session, timedelta(days=90), now + timedelta(days=91))
     assert result.requests == 2 and result.ivr_sessions == 1 and result.messages > 0
+    assert result.receipts > 0 and session.scalar(select(func.count()).select_from(WebhookReceipt)) == 0
 
     request = scenario.request_by_ref(session, old.reference)
     assert request.notes is None and request.recording_url is None and request.purged_at is not None

@@ -104,17 +104,20 @@ def test_the_usual_nurse_gets_the_offer_replies_and_the_ehpad_is_called_back(liv
     shown = {p["phone"]: p for p in phones}
     assert EHPAD in shown and USUAL in shown  # the nurse's phone opened by itself
     assert request.reference in shown[USUAL]["feed"]
-    # The delivery callbacks came back over HTTP from the simulator adapter.
-    wait_for(
-        lambda: fresh(session) or session.scalar(select(Message.status).where(Message.kind == "offer")) == "delivered",
-        what="the offer's delivery callback",
-    )
+
+    # The delivery callbacks came back over HTTP from the simulator adapter; a job handles them.
+    def delivered() -> bool:
+        run_jobs(live.settings)
+        fresh(session)
+        return session.scalar(select(Message.status).where(Message.kind == "offer")) == "delivered"
+
+    wait_for(delivered, what="the offer's delivery callback")
 
     reply = sim_post(live.client, "/simulator/sms", {"from": "06 04 33 21 81", "body": "oui"})
     assert reply.get_json() == {"ok": True}
+    run_jobs(live.settings)  # handles her text, answers her, places the confirmation call
     fresh(session)
     assert session.scalar(select(CareRequest.status)) == "accepted"
-    run_jobs(live.settings)  # places the confirmation call
     fresh(session)
     call = session.scalar(select(Call).where(Call.purpose == "confirm"))
     assert call.status == "initiated" and call.sid
@@ -150,6 +153,7 @@ def test_declining_the_call_means_no_answer_and_a_retry(live, session):
 def test_a_text_from_a_requester_phone(live, session):
     response = sim_post(live.client, "/simulator/sms", {"from": EHPAD, "body": "42400 pansement demain 9h"})
     assert response.get_json() == {"ok": True}
+    run_jobs(live.settings)
     fresh(session)
     request = session.scalar(select(CareRequest))
     assert request.channel == "sms" and request.callback_phone == EHPAD

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,18 +11,11 @@ from sqlalchemy import func, select
 
 from dispatch.texts import requester_usage
 from models import CareRequest, Message
-from tests.helpers import make_nurse, make_requester, run_jobs, sms
+from tests.helpers import answer, make_nurse, make_requester, run_jobs
 
 PARIS = ZoneInfo("Europe/Paris")
 EHPAD = "+33477000001"
 WARD = "+33478000002"  # a hospital ward that is not registered
-
-
-def reply(response) -> str:
-    assert response.status_code == 200 and response.mimetype == "text/xml"
-    root = ET.fromstring(response.data)
-    assert root.tag == "Response"
-    return " ".join(m.text for m in root.iter("Message"))
 
 
 def reference_in(text: str) -> str:
@@ -48,7 +40,7 @@ def people(session):
 
 def test_a_text_with_a_postcode_makes_a_request_and_the_reply_says_how_to_cancel(client, session, settings, people):
     requester, _ = people
-    text = reply(sms(client, EHPAD, "Bonjour, pansement 42400 demain 9h30 svp"))
+    text = answer(client, EHPAD, "Bonjour, pansement 42400 demain 9h30 svp")
     reference = reference_in(text)
     assert f"ANNULER {reference}" in text and "Saint-Chamond" in text and text.startswith("SIO: ")
 
@@ -66,7 +58,7 @@ def test_a_text_with_a_postcode_makes_a_request_and_the_reply_says_how_to_cancel
 def test_an_unregistered_sender_with_accents_typos_and_a_usual_nurse(client, session, people):
     _, nurse = people
     body = "Prise de sang à domicile, 69200 Vénissieux, aujourd'hui 14h30. IDE habituelle 06 11 22 33 44"
-    reference = reference_in(reply(sms(client, WARD, body)))
+    reference = reference_in(answer(client, WARD, body))
     [request] = all_requests(session)
     assert (request.reference, request.postcode, request.care_type) == (reference, "69200", "injection")
     assert (request.usual_nurse_id, request.requester_id, request.callback_phone) == (nurse.id, None, WARD)
@@ -74,12 +66,12 @@ def test_an_unregistered_sender_with_accents_typos_and_a_usual_nurse(client, ses
 
 
 def test_annuler_cancels_only_the_senders_own_request(client, session, people):
-    mine = reference_in(reply(sms(client, EHPAD, "perfusion 42400 lundi")))
-    theirs = reference_in(reply(sms(client, WARD, "toilette 42400 mardi 8h")))
+    mine = reference_in(answer(client, EHPAD, "perfusion 42400 lundi"))
+    theirs = reference_in(answer(client, WARD, "toilette 42400 mardi 8h"))
 
-    text = reply(sms(client, WARD, f"annuler {mine}"))
+    text = answer(client, WARD, f"annuler {mine}")
     assert f"aucune demande en cours avec la référence {mine}" in text
-    text = reply(sms(client, EHPAD, f"Annuler la demande {mine} merci"))
+    text = answer(client, EHPAD, f"Annuler la demande {mine} merci")
     assert f"la demande {mine} est annulée" in text
     statuses = {r.reference: r.status for r in all_requests(session)}
     assert statuses == {mine: "cancelled", theirs: "open"}
@@ -87,13 +79,13 @@ def test_annuler_cancels_only_the_senders_own_request(client, session, people):
 
 def test_no_postcode_gets_the_usage_help_and_nothing_is_made(client, session, people):
     for body in ("Bonjour, besoin d'une infirmière pour un pansement demain", "42999 pansement", "ANNULER"):
-        assert reply(sms(client, WARD, body)) == requester_usage("SIO")
+        assert answer(client, WARD, body) == requester_usage("SIO")
     assert all_requests(session) == []
 
 
 def test_a_repeated_message_makes_one_request(client, session, people):
-    first = reply(sms(client, WARD, "pansement 42400", sid="SM" + "a" * 32))
-    again = reply(sms(client, WARD, "pansement 42400", sid="SM" + "a" * 32))
+    first = answer(client, WARD, "pansement 42400", sid="SM" + "a" * 32)
+    again = answer(client, WARD, "pansement 42400", sid="SM" + "a" * 32)
     assert reference_in(first) and again == ""
     assert len(all_requests(session)) == 1
     inbound = session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))

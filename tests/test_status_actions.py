@@ -13,7 +13,7 @@ from dispatch.requests import NewRequest, create_request
 from dispatch.tokens import issue_token
 from models import Call, CareRequest, Event, Message, Offer
 from tests.browser_support import fresh, login, make_coordinator, post_form
-from tests.helpers import make_nurse, make_requester, run_jobs, sms
+from tests.helpers import answer, make_nurse, make_requester, run_jobs
 
 SAINT_CHAMOND = "42207"
 ACTOR = "coordinatrice Martine Roche"
@@ -154,7 +154,7 @@ def test_request_page_shows_replies_and_delivery(client, world, session, setting
     reference = new_request(client, world)
     run_jobs(settings)
     nurse = world.nurses[0]
-    sms(client, nurse.phone, f"NON {reference}")
+    answer(client, nurse.phone, f"NON {reference}")
     html = client.get(f"/status/requests/{reference}").get_data(as_text=True)
     assert f"SMS de {nurse.name}" in html and f"« NON {reference} »" in html
     assert "Refus" in html

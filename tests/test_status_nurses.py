@@ -12,7 +12,7 @@ from dispatch.clock import utcnow
 from dispatch.requests import NewRequest, create_request
 from models import Event, Nurse
 from tests.browser_support import fresh, login, make_coordinator, post_form
-from tests.helpers import make_nurse, run_jobs, sms
+from tests.helpers import answer, make_nurse, run_jobs
 from workers.queue import enqueue
 
 ACTOR = "coordinatrice Martine Roche"
@@ -111,6 +111,6 @@ def test_recent_answers_are_shown(client, nurses, session, settings):
     session.commit()
     enqueue(settings, effects)
     run_jobs(settings)
-    sms(client, nurses["sophie"].phone, f"NON {request.reference}")
+    answer(client, nurses["sophie"].phone, f"NON {request.reference}")
     html = client.get("/status/nurses?q=sophie").get_data(as_text=True)
     assert f"{request.reference} : NON" in html

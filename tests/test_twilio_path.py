@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from dispatch.tokens import issue_token
 from models import CareRequest, Message, Nurse
-from tests.helpers import make_nurse, make_requester, run_jobs, sms
+from tests.helpers import answer, make_nurse, make_requester, run_jobs
 from tests.twilio_standin import TwilioStandin
 
 SID = "AC" + "1" * 32
@@ -75,8 +75,7 @@ def test_offers_reach_twilio_and_refusals_move_on(app, client, session, standin)
     assert codes == {opted.phone: 21610, invalid.phone: 21211}
 
     # Her no ends the wave (the two others could not be reached): the next wave goes out at once.
-    sms(client, ok.phone, "NON")
-    run_jobs(app.extensions["sio"].settings)
+    answer(client, ok.phone, "NON")
     assert [m["To"][0] for m in standin.messages()][-1] == later.phone
 
 

@@ -1,21 +1,23 @@
 """``/webhooks/sms`` (incoming texts) and ``/webhooks/sms/status`` (delivery callbacks).
 
-Each handler: check the signature, drop a repeat by its receipt key, call one
-``dispatch`` function inside one transaction, enqueue its jobs after commit,
-answer TwiML.
+Each handler checks the signature, reads its fields, writes the event (a repeat is dropped
+by its receipt key), enqueues the job that handles it after the commit, and answers an empty
+TwiML: the answer to a text leaves through the outbox like every other text
+(``dispatch.inbox``). With Redis down the event is kept all the same; the sweeper hands it
+to a job when Redis is back.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.app import db, services
 from dispatch.clock import utcnow
-from dispatch.deliveries import record_inbound, record_status
-from dispatch.inbound import handle_sms
+from dispatch.effects import HandleEvent
+from dispatch.inbox import sms_key, status_key
 from dispatch.phones import try_normalize
-from dispatch.receipts import first_time
+from dispatch.receipts import receive
 from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
@@ -23,36 +25,34 @@ from workers.queue import enqueue
 
 bp = Blueprint("sms", __name__, url_prefix="/webhooks")
 MAX_BODY = 1600
+EMPTY = str(MessagingResponse())
 
 
 @bp.post("/sms")
 @twilio_only
 def incoming_sms():
-    sid, sender, body = field("MessageSid"), try_normalize(field("From", 40)), field("Body", MAX_BODY)
-    settings, session, now = services().settings, db(), utcnow()
-    response = MessagingResponse()
-    with session.begin():
-        if not first_time(session, f"sms:{sid}"):
-            return twiml(response)
-        outcome = handle_sms(session, settings, sender, body, now)
-        record_inbound(
-            session, sid, sender, settings.twilio_phone_number, body, outcome.reply, now, nurse=outcome.nurse
-        )
-    enqueue(settings, outcome.effects)
-    if outcome.reply:
-        response.message(outcome.reply)
-    return twiml(response)
+    sid = field("MessageSid")
+    event = {
+        "sid": sid,
+        "from": try_normalize(field("From", 40)),
+        "to": field("To", 40),
+        "body": field("Body", MAX_BODY),
+    }
+    return _received(sms_key(sid), event)
 
 
 @bp.post("/sms/status")
 @twilio_only
 def sms_status():
     sid, status, code = field("MessageSid"), field("MessageStatus", 20), field("ErrorCode", 10)
-    message_id = query_id("m")
+    event = {"sid": sid, "status": status, "code": int(code) if code.isdigit() else None, "message_id": query_id("m")}
+    return _received(status_key(sid, status), event)
+
+
+def _received(key: str, event: dict) -> Response:
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
-        if not first_time(session, f"sms-status:{sid}:{status}"):
-            return twiml(MessagingResponse())
-        effects = record_status(session, message_id, sid, status, int(code) if code.isdigit() else None, now)
-    enqueue(settings, effects)
-    return twiml(MessagingResponse())
+        new = receive(session, key, event, now)
+    if new:
+        enqueue(settings, [HandleEvent(key)])
+    return twiml(EMPTY)

@@ -67,7 +67,7 @@ def call_status():
     call_id = query_id("c")
     settings, session, now = services().settings, db(), utcnow()
     with session.begin():
-        if not first_time(session, f"call-status:{sid or call_id}:{status}"):
+        if not first_time(session, f"call-status:{sid or call_id}:{status}", now):
             return twiml(VoiceResponse())
         if call_id is not None:
             effects = calls.call_progress(session, settings, call_id, sid, status, answered_by, now)

@@ -1,7 +1,8 @@
 """RQ job functions: ids as arguments; each re-reads the database and acts only if still due.
 
-Errors propagate (RQ records the failure and retries per ``JOB_RETRY``); the
-next jobs are enqueued only after the transaction that justifies them commits.
+Errors propagate (RQ records the failure and retries per ``JOB_RETRY``); the next jobs are
+enqueued only after the transaction that justifies them commits, and the texts a job decided
+are sent by that job right after its commit.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from functools import lru_cache
 from dispatch.app import Services, build_services
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
+from dispatch.effects import Effect, SendMessage
+from dispatch.inbox import handle_event as handle_webhook_event
 from dispatch.outbox import Urls, deliver_messages
 from dispatch.outbox import place_call as place_outbound_call
+from dispatch.telephony import TransientError
 from dispatch.waves import Conflict
 from dispatch.waves import run_wave as run_wave_step
 from workers.queue import enqueue
@@ -41,22 +45,24 @@ def run_wave(request_id: int, wave: int) -> None:
         except Conflict as err:
             log.info("workers.jobs.run_wave: %s", err)
             return
-    enqueue(svc.settings, effects)
+    carry_out(svc, effects)
+
+
+def handle_event(key: str) -> None:
+    """A text in or a delivery status, written by its webhook: apply it, then act on it."""
+    svc = job_services()
+    with svc.sessionmaker() as session, session.begin():
+        effects = handle_webhook_event(session, svc.settings, key, utcnow())
+    carry_out(svc, effects)
 
 
 def send_messages(message_ids: list[int]) -> None:
-    """Send texts of the outbox in order; on a provider outage, retry (RQ) what is left."""
-    svc = job_services()
-    urls = Urls(svc.settings.public_base_url)
-    with svc.sessionmaker() as session:
-        delivery = deliver_messages(session, svc.telephony, urls, message_ids, utcnow(), sio_name=svc.settings.sio_name)
-    enqueue(svc.settings, delivery.effects)
-    if delivery.transient is not None:
-        raise delivery.transient
+    """Send texts of the outbox in order; on a provider outage, RQ retries what is left."""
+    _send(job_services(), message_ids)
 
 
 def send_message(message_id: int) -> None:
-    """One text (jobs enqueued by an earlier version, and the sweeper's)."""
+    """One text (jobs enqueued by an earlier version)."""
     send_messages([message_id])
 
 
@@ -66,7 +72,31 @@ def place_call(call_id: int) -> None:
         effects = place_outbound_call(
             session, svc.telephony, Urls(svc.settings.public_base_url), call_id, utcnow(), settings=svc.settings
         )
-    enqueue(svc.settings, effects)
+    carry_out(svc, effects)
+
+
+def carry_out(svc: Services, effects: list[Effect]) -> None:
+    """What a job decided, after its commit: its texts leave now, from this job, in order (no
+    queue hop); waves and calls are enqueued. A provider outage hands the texts to a
+    ``send_messages`` job, which RQ retries."""
+    enqueue(svc.settings, [e for e in effects if not isinstance(e, SendMessage)])
+    message_ids = [e.message_id for e in effects if isinstance(e, SendMessage)]
+    if not message_ids:
+        return
+    try:
+        _send(svc, message_ids)
+    except TransientError as err:
+        log.warning("workers.jobs: provider unavailable (%s); the texts go to a job that retries", err)
+        enqueue(svc.settings, [SendMessage(i) for i in message_ids])  # those already sent are skipped
+
+
+def _send(svc: Services, message_ids: list[int]) -> None:
+    urls = Urls(svc.settings.public_base_url)
+    with svc.sessionmaker() as session:
+        delivery = deliver_messages(session, svc.telephony, urls, message_ids, utcnow(), sio_name=svc.settings.sio_name)
+    carry_out(svc, delivery.effects)
+    if delivery.transient is not None:
+        raise delivery.transient
 
 
 def empty_job() -> None:

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 
 from dispatch.config import Settings
-from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
+from dispatch.effects import Effect, HandleEvent, PlaceCall, RunWave, SendMessage
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "sio"
@@ -68,6 +68,8 @@ def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
                     _at(queue, pipe, effect.at, jobs.place_call, effect.call_id)
                 elif isinstance(effect, RunWave):
                     _at(queue, pipe, effect.at, jobs.run_wave, effect.request_id, effect.wave)
+                elif isinstance(effect, HandleEvent):
+                    queue.enqueue(jobs.handle_event, effect.key, retry=JOB_RETRY, pipeline=pipe)
             pipe.execute()
     except RedisError as err:
         log.warning("workers.queue: Redis unavailable (%s); the sweeper will pick the work up", err)

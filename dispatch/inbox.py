@@ -1,0 +1,65 @@
+"""Handling the webhook events a job takes over: texts in, and delivery statuses of texts out.
+
+The webhook wrote the event (``dispatch.receipts.receive``) and answered Twilio at once. Here a
+job claims it (``handled_at``, guarded), applies it and commits both together: a worker killed
+halfway leaves the event unhandled for the sweeper, a duplicate job finds it handled. An
+answer to a text goes through the outbox like any other text, first in the returned effects so
+that the job sends it before the notices the same event decided.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from dispatch.config import Settings
+from dispatch.deliveries import record_inbound, record_status
+from dispatch.effects import Effect
+from dispatch.inbound import handle_sms
+from dispatch.outbox import queue_sms
+from models import WebhookReceipt
+
+SMS_PREFIX = "sms:"
+STATUS_PREFIX = "sms-status:"
+
+
+def sms_key(message_sid: str) -> str:
+    return f"{SMS_PREFIX}{message_sid}"
+
+
+def status_key(message_sid: str, status: str) -> str:
+    return f"{STATUS_PREFIX}{message_sid}:{status}"
+
+
+def handle_event(session: Session, settings: Settings, key: str, now: datetime) -> list[Effect]:
+    """Apply one received event if no one has; the caller holds the transaction and commits."""
+    payload = session.scalar(
+        update(WebhookReceipt)
+        .where(WebhookReceipt.key == key, WebhookReceipt.handled_at.is_(None))
+        .values(handled_at=now)
+        .returning(WebhookReceipt.payload)
+        .execution_options(synchronize_session=False)
+    )
+    if payload is None:
+        return []
+    if key.startswith(SMS_PREFIX):
+        return _text_in(session, settings, payload, now)
+    if key.startswith(STATUS_PREFIX):
+        return record_status(
+            session, payload.get("message_id"), payload["sid"], payload["status"], payload.get("code"), now
+        )
+    raise ValueError(f"no handler for webhook event {key!r}")
+
+
+def _text_in(session: Session, settings: Settings, event: dict[str, Any], now: datetime) -> list[Effect]:
+    """A text to the single number: a nurse's reply, a requester's request, or help."""
+    sender, body = event.get("from"), event.get("body", "")
+    outcome = handle_sms(session, settings, sender, body, now)
+    record_inbound(session, event.get("sid", ""), sender, event.get("to", ""), body, now, nurse=outcome.nurse)
+    if not outcome.reply or sender is None:
+        return outcome.effects
+    answer = queue_sms(session, sender, outcome.reply, now, kind="reply", nurse=outcome.nurse)
+    return [answer, *outcome.effects]

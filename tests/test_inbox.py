@@ -1,0 +1,115 @@
+"""Texts in and delivery statuses: the webhook keeps the event, a job handles it, exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+import dispatch.inbound
+from dispatch.app import create_app, reset_services
+from dispatch.clock import utcnow
+from models import CareRequest, Message, WebhookReceipt
+from tests import scenario
+from tests.helpers import run_jobs
+from workers.jobs import handle_event
+from workers.worker import sweep_once
+
+
+@pytest.fixture
+def offered(app, client, session, settings):
+    """A request whose first wave went out; returns (request, its offers)."""
+    token = scenario.seed_region(session, nurses=3)
+    reference = scenario.post_request(client, token).json["reference"]
+    run_jobs(settings)
+    request = scenario.request_by_ref(session, reference)
+    return request, scenario.offers_of(session, request.id)
+
+
+def receipts(session) -> list[WebhookReceipt]:
+    scenario.fresh(session)
+    return list(session.scalars(select(WebhookReceipt).order_by(WebhookReceipt.created_at)))
+
+
+def age_receipts(session, seconds: int) -> None:
+    """As if the sweeper's round came that much later."""
+    session.execute(update(WebhookReceipt).values(created_at=utcnow() - timedelta(seconds=seconds)))
+    session.commit()
+
+
+def test_the_webhook_answers_at_once_and_a_job_answers_her(client, session, settings, offered):
+    request, offers = offered
+    response = scenario.reply(client, offers[0].nurse.phone, f"OUI {request.reference}")
+    assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
+    [receipt] = receipts(session)
+    assert receipt.handled_at is None and receipt.payload["body"] == f"OUI {request.reference}"
+    assert scenario.request_by_ref(session, request.reference).status == "open"  # not yet handled
+
+    run_jobs(settings)
+    assert receipts(session)[0].handled_at is not None
+    assert scenario.request_by_ref(session, request.reference).status == "accepted"
+    [answer] = scenario.texts_to(session, offers[0].nurse.phone, kind="reply")
+    assert "est pour vous" in answer.body and answer.status == "sent"
+
+
+def test_an_event_handled_twice_changes_nothing_twice(client, session, offered):
+    request, offers = offered
+    scenario.reply(client, offers[0].nurse.phone, f"NON {request.reference}", sid="SM" + "d" * 32)
+    for _ in range(2):
+        handle_event("sms:SM" + "d" * 32)  # RQ delivers at least once
+    scenario.fresh(session)
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 1
+    assert len(scenario.texts_to(session, offers[0].nurse.phone, kind="reply")) == 1
+    assert [o.status for o in scenario.offers_of(session, request.id)].count("declined") == 1
+
+
+def test_redis_down_the_text_is_kept_and_handled_when_it_is_back(env, client, session, settings, offered):
+    request, offers = offered
+    down = create_app({**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    try:
+        response = scenario.reply(down.test_client(), offers[1].nurse.phone, "OUI")
+        assert response.status_code == 200
+    finally:
+        reset_services()
+    [receipt] = receipts(session)
+    assert receipt.handled_at is None  # kept, no job carries it
+
+    assert sweep_once(settings) == 0  # within the grace a job may still be on its way
+    age_receipts(session, 60)
+    assert sweep_once(settings) == 1
+    run_jobs(settings)
+    assert scenario.request_by_ref(session, request.reference).accepted_nurse_id == offers[1].nurse_id
+    assert "est pour vous" in scenario.texts_to(session, offers[1].nurse.phone, kind="reply")[0].body
+
+
+def test_a_job_that_fails_midway_leaves_the_event_whole(client, session, settings, offered, monkeypatch):
+    request, offers = offered
+    scenario.reply(client, offers[0].nurse.phone, "OUI", sid="SM" + "e" * 32)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker lost its database connection")
+
+    working = dispatch.inbound.handle_nurse_reply
+    monkeypatch.setattr(dispatch.inbound, "handle_nurse_reply", crash)
+    with pytest.raises(RuntimeError):
+        handle_event("sms:SM" + "e" * 32)
+    assert receipts(session)[0].handled_at is None
+    assert scenario.request_by_ref(session, request.reference).status == "open"
+
+    monkeypatch.setattr(dispatch.inbound, "handle_nurse_reply", working)
+    age_receipts(session, 60)
+    assert sweep_once(settings) >= 1
+    run_jobs(settings)
+    assert scenario.request_by_ref(session, request.reference).status == "accepted"
+    assert session.scalar(select(func.count()).select_from(CareRequest).where(CareRequest.status == "accepted")) == 1
+
+
+def test_delivery_statuses_are_handled_by_a_job(client, session, settings, offered):
+    request, offers = offered
+    text = scenario.texts_to(session, offers[2].nurse.phone, kind="offer")[0]
+    assert scenario.status_callback(client, text, "undelivered", "30003").status_code == 200
+    assert scenario.offers_of(session, request.id)[2].status == "sent"  # answered at once, applied by the job
+    run_jobs(settings)
+    assert scenario.offers_of(session, request.id)[2].status == "failed"
+    assert receipts(session)[0].handled_at is not None
