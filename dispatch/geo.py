@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from models import Commune, Postcode
@@ -79,31 +79,79 @@ def postcodes_of(session: Session, insee: str) -> list[str]:
 
 def distance_km(a: Place, b: Place) -> float:
     """Great-circle distance between two communes' points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
+    return _haversine_km(a.lat, a.lon, b.lat, b.lon)
+
+
+def _haversine_km(lat_a: float, lon_a: float, lat_b: float, lon_b: float) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (lat_a, lon_a, lat_b, lon_b))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
-def communes_within(session: Session, centres: list[Place], radius_km: float) -> dict[str, float]:
-    """Communes within ``radius_km`` of any centre: INSEE code → distance to the nearest centre.
+@dataclass(frozen=True)
+class Box:
+    """A latitude/longitude rectangle around a point, wide enough to hold the circle of a radius."""
 
-    A bounding box narrows the rows in SQL; the exact distance is computed here.
-    """
-    result: dict[str, float] = {}
-    for centre in centres:
-        dlat = radius_km / 111.0
-        dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
-        rows = session.scalars(
-            select(Commune).where(
-                Commune.lat.between(centre.lat - dlat, centre.lat + dlat),
-                Commune.lon.between(centre.lon - dlon, centre.lon + dlon),
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    def holds(self, lat: float, lon: float) -> bool:
+        """The test SQL's ``BETWEEN`` makes in ``in_boxes``, on the same floats."""
+        return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
+
+
+def bounding_box(centre: Place, radius_km: float) -> Box:
+    dlat = radius_km / 111.0
+    dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
+    return Box(centre.lat - dlat, centre.lat + dlat, centre.lon - dlon, centre.lon + dlon)
+
+
+def in_boxes(count: int, name: str) -> ColumnElement[bool]:
+    """SQL condition: the commune lies in one of ``count`` boxes, bound as parameters (see
+    ``box_parameters``): the statement depends only on the count, so it is built once.
+    A range scan of ``ix_communes_lat_lon``."""
+    return or_(
+        *(
+            and_(
+                Commune.lat.between(bindparam(f"{name}{i}_lat_min"), bindparam(f"{name}{i}_lat_max")),
+                Commune.lon.between(bindparam(f"{name}{i}_lon_min"), bindparam(f"{name}{i}_lon_max")),
             )
-        ).all()
-        for row in rows:
-            d = distance_km(centre, _place(row))
-            if d <= radius_km and d < result.get(row.insee, math.inf):
-                result[row.insee] = d
-    return result
+            for i in range(count)
+        )
+    )
+
+
+def box_parameters(boxes: list[Box], name: str) -> dict[str, float]:
+    """The parameters ``in_boxes(len(boxes), name)`` reads."""
+    params = {}
+    for i, box in enumerate(boxes):
+        params.update(
+            {
+                f"{name}{i}_lat_min": box.lat_min,
+                f"{name}{i}_lat_max": box.lat_max,
+                f"{name}{i}_lon_min": box.lon_min,
+                f"{name}{i}_lon_max": box.lon_max,
+            }
+        )
+    return params
+
+
+def distance_within(centres: list[Place], radius_km: float, lat: float, lon: float) -> float | None:
+    """Distance from a point to the nearest centre within ``radius_km``, None when there is none.
+
+    A centre counts only if its bounding box holds the point, as in SQL: a caller that
+    selected rows with ``in_boxes`` and one that tests every commune agree to the last bit.
+    """
+    nearest: float | None = None
+    for centre in centres:
+        if not bounding_box(centre, radius_km).holds(lat, lon):
+            continue
+        d = _haversine_km(centre.lat, centre.lon, lat, lon)
+        if d <= radius_km and (nearest is None or d < nearest):
+            nearest = d
+    return nearest
 
 
 def _place(row: Commune) -> Place:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.hours import HoursError, WeeklyHours
 from dispatch.vocab import required_skill
-from models import CareRequest, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
+from models import CareRequest, Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
 FAIRNESS_WINDOW = timedelta(days=30)
 
@@ -65,24 +65,6 @@ def is_available(availability: str, local_moment: datetime) -> bool:
     return hours is None or hours.contains(local_moment)
 
 
-def _eligible_nurses(request: CareRequest, now: datetime, today):
-    """The SQL conditions every candidate meets, whatever her distance."""
-    skill = required_skill(request.care_type)
-    conditions = [
-        Nurse.opted_out_at.is_(None),
-        or_(Nurse.paused_until.is_(None), Nurse.paused_until <= now),
-        ~exists().where(
-            NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
-        ),
-        ~exists().where(Offer.nurse_id == Nurse.id, Offer.request_id == request.id),
-    ]
-    if skill:
-        conditions.append(exists().where(NurseSkill.nurse_id == Nurse.id, NurseSkill.skill == skill))
-    if request.usual_nurse_id:
-        conditions.append(Nurse.id != request.usual_nurse_id)
-    return conditions
-
-
 def rank_candidates(
     session: Session,
     request: CareRequest,
@@ -96,67 +78,226 @@ def rank_candidates(
 
     Step 0 is the nurses who declared one of the request's communes; each further
     step (km) adds nurses serving a commune within that distance. Within a step:
-    fewest accepted offers in the last 30 days, then longest since their last offer.
+    distance to 0.1 km, then fewest accepted offers in the last 30 days, then longest
+    since their last offer, then id.
+
+    Statements, and why: step 0 is one query that also returns the communes' points (its
+    few nurses all tie at distance 0, so each needs her fairness figures: they come in the
+    same query). A radius step reads only the communes its box adds to the previous
+    step's, with the nurses serving them, without fairness figures: how many nurses a step
+    gives does not depend on them, and only the nurses that can still make the list (every
+    nurse of a step taken whole, and of the last step those nearer than the cut plus all
+    those tied with the last one kept) need them, read in one last query.
     """
     communes = request_communes(session, request)
     if not communes or limit <= 0:
         return []
-    today = local_moment.date()
-    accepted_30d = (
-        select(func.count(Offer.id))
-        .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= now - FAIRNESS_WINDOW)
-        .correlate(Nurse)
-        .scalar_subquery()
-    )
-    last_offer = select(func.max(Offer.created_at)).where(Offer.nurse_id == Nurse.id).correlate(Nurse).scalar_subquery()
-    centres: list[geo.Place] | None = None  # read only if a radius step is reached
-    chosen: list[Candidate] = []
-    seen: set[int] = set()
-    for radius in sorted(set(radius_steps) | {0}):
-        if radius == 0:
-            distances = dict.fromkeys(communes, 0.0)
-        else:
-            if centres is None:
-                centres = [p for p in (geo.commune(session, c) for c in communes) if p is not None]
-            distances = geo.communes_within(session, centres, radius)
-        if not distances:
-            continue
-        zone_match = select(NurseZone.nurse_id).where(NurseZone.insee.in_(list(distances)))
-        rows = session.execute(
-            select(Nurse.id, Nurse.availability, accepted_30d.label("acc"), last_offer.label("last")).where(
-                Nurse.id.in_(zone_match), *_eligible_nurses(request, now, today)
-            )
-        ).all()
-        if not rows:
-            continue
-        nurse_distance = {} if radius == 0 else _nearest_zone(session, [r.id for r in rows], distances)
-        step: list[Candidate] = []
-        for row in rows:
-            if row.id in seen or not is_available(row.availability, local_moment):
-                continue
-            step.append(Candidate(row.id, nurse_distance.get(row.id, 0.0), row.acc or 0, row.last))
-        step.sort(key=lambda c: (round(c.distance_km, 1), c.accepted_30d, _oldest_first(c.last_offer_at), c.nurse_id))
-        for candidate in step:
-            seen.add(candidate.nurse_id)
-            chosen.append(candidate)
-            if len(chosen) >= limit:
-                return chosen
+    query = _Query(session, request, now, local_moment, communes)
+    centres, declared = query.declared_zone()
+    chosen = sorted(
+        (
+            Candidate(row.id, 0.0, row.acc or 0, row.last)
+            for row in declared.values()
+            if is_available(row.availability, local_moment)
+        ),
+        key=_rank,
+    )[:limit]
+    radii = sorted(r for r in set(radius_steps) if r > 0)
+    if len(chosen) >= limit or not radii or not centres:
+        return chosen
+    ring = _Ring(centres, set(declared))
+    steps: list[list[tuple[float, int]]] = []
+    wanted = limit - len(chosen)
+    for radius in radii:
+        ring.add(query.ring(ring.boxes, [geo.bounding_box(c, radius) for c in centres]))
+        step = [(d, n) for d, n in ring.step(radius) if is_available(ring.availability[n], local_moment)]
+        steps.append(_nearest_with_ties(step, wanted))
+        wanted -= len(step)
+        if wanted <= 0:
+            break
+    fairness = query.fairness([n for step in steps for _, n in step])
+    for step in steps:
+        ranked = sorted((Candidate(n, d, *fairness.get(n, (0, None))) for d, n in step), key=_rank)
+        chosen.extend(ranked[: limit - len(chosen)])
     return chosen
+
+
+def _rank(c: Candidate) -> tuple:
+    """The order within a step."""
+    return (round(c.distance_km, 1), c.accepted_30d, _oldest_first(c.last_offer_at), c.nurse_id)
 
 
 def _oldest_first(at: datetime | None) -> float:
     return at.timestamp() if at is not None else float("-inf")
 
 
-def _nearest_zone(session: Session, nurse_ids: list[int], distances: dict[str, float]) -> dict[int, float]:
-    result: dict[int, float] = {}
-    rows = session.execute(
-        select(NurseZone.nurse_id, NurseZone.insee).where(
-            and_(NurseZone.nurse_id.in_(nurse_ids), NurseZone.insee.in_(list(distances)))
+def _nearest_with_ties(step: list[tuple[float, int]], wanted: int) -> list[tuple[float, int]]:
+    """The ``wanted`` nearest (distance, nurse) pairs, plus every pair at the same 0.1 km as the
+    last of them: fairness decides among those, so all of them need their figures."""
+    if len(step) <= wanted:
+        return step
+    step.sort(key=lambda pair: round(pair[0], 1))
+    cut = round(step[wanted - 1][0], 1)
+    return [pair for pair in step if round(pair[0], 1) <= cut]
+
+
+class _Query:
+    """The three statements of ``rank_candidates``, with the request's parameters.
+
+    Each statement is built once per shape (skill or not, usual nurse or not, how many
+    communes' boxes) with bound parameters, and kept: building and hashing a select with
+    its EXISTS clauses cost more client time than PostgreSQL takes to run it.
+    """
+
+    def __init__(
+        self, session: Session, request: CareRequest, now: datetime, local_moment: datetime, communes: list[str]
+    ):
+        self.connection = session.connection()
+        self.skill = required_skill(request.care_type)
+        self.usual = bool(request.usual_nurse_id)
+        self.params = {
+            "now": now,
+            "since": now - FAIRNESS_WINDOW,
+            "today": local_moment.date(),
+            "request_id": request.id,
+            "skill": self.skill,
+            "usual_nurse_id": request.usual_nurse_id,
+            "communes": communes,
+        }
+
+    def declared_zone(self) -> tuple[list[geo.Place], dict]:
+        """The communes' points, and the eligible nurses declaring them with their fairness figures."""
+        rows = self.connection.execute(_declared_statement(bool(self.skill), self.usual), self.params).all()
+        centres = {r.insee: geo.Place(r.insee, r.name, r.department, r.lat, r.lon) for r in rows}
+        declared = {r.id: r for r in rows if r.id is not None}  # a nurse declaring two of the communes: once
+        return list(centres.values()), declared
+
+    def ring(self, inner: list[geo.Box], boxes: list[geo.Box]):
+        """(nurse, availability, commune, lat, lon) of the eligible nurses serving a commune in
+        ``boxes`` but in none of ``inner`` (read by the previous step) nor named by the request."""
+        statement = _ring_statement(bool(self.skill), self.usual, len(boxes), bool(inner))
+        params = {**self.params, **geo.box_parameters(boxes, "box"), **geo.box_parameters(inner, "inner")}
+        return self.connection.execute(statement, params)
+
+    def fairness(self, nurse_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+        if not nurse_ids:
+            return {}
+        rows = self.connection.execute(_fairness_statement(), {"since": self.params["since"], "nurse_ids": nurse_ids})
+        return {row.id: (row.acc or 0, row.last) for row in rows}
+
+
+def _conditions(skill: bool, usual: bool) -> list:
+    """The SQL conditions every candidate meets, whatever her distance (parameters: now, today,
+    request_id, skill, usual_nurse_id)."""
+    today = bindparam("today")
+    conditions = [
+        Nurse.opted_out_at.is_(None),
+        or_(Nurse.paused_until.is_(None), Nurse.paused_until <= bindparam("now")),
+        ~exists().where(
+            NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
+        ),
+        ~exists().where(Offer.nurse_id == Nurse.id, Offer.request_id == bindparam("request_id")),
+    ]
+    if skill:
+        conditions.append(exists().where(NurseSkill.nurse_id == Nurse.id, NurseSkill.skill == bindparam("skill")))
+    if usual:
+        conditions.append(Nurse.id != bindparam("usual_nurse_id"))
+    return conditions
+
+
+def _fairness_columns():
+    """Accepted offers since ``since`` (30 days back) and the latest offer, of ``Nurse.id``."""
+    accepted_30d = (
+        select(func.count(Offer.id))
+        .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= bindparam("since"))
+        .correlate(Nurse)
+        .scalar_subquery()
+    )
+    last_offer = select(func.max(Offer.created_at)).where(Offer.nurse_id == Nurse.id).correlate(Nurse).scalar_subquery()
+    return accepted_30d.label("acc"), last_offer.label("last")
+
+
+@lru_cache(maxsize=8)
+def _declared_statement(skill: bool, usual: bool):
+    """The request's communes, each outer-joined to its eligible nurses (none: one row of
+    nulls), so that a radius step needs no query of its own to know where the request is."""
+    communes = bindparam("communes", expanding=True)
+    nurses = (
+        select(NurseZone.insee, Nurse.id, Nurse.availability, *_fairness_columns())
+        .join(Nurse, Nurse.id == NurseZone.nurse_id)
+        .where(NurseZone.insee.in_(communes), *_conditions(skill, usual))
+        .subquery()
+    )
+    return (
+        select(
+            Commune.insee,
+            Commune.name,
+            Commune.department,
+            Commune.lat,
+            Commune.lon,
+            nurses.c.id,
+            nurses.c.availability,
+            nurses.c.acc,
+            nurses.c.last,
         )
-    ).all()
-    for nurse_id, insee in rows:
-        d = distances[insee]
-        if d < result.get(nurse_id, float("inf")):
-            result[nurse_id] = d
-    return result
+        .outerjoin(nurses, nurses.c.insee == Commune.insee)
+        .where(Commune.insee.in_(communes))
+    )
+
+
+@lru_cache(maxsize=64)
+def _ring_statement(skill: bool, usual: bool, boxes: int, inner: bool):
+    query = (
+        select(NurseZone.nurse_id, Nurse.availability, Commune.insee, Commune.lat, Commune.lon)
+        .join(NurseZone, NurseZone.insee == Commune.insee)
+        .join(Nurse, Nurse.id == NurseZone.nurse_id)
+        .where(
+            geo.in_boxes(boxes, "box"),
+            Commune.insee.not_in(bindparam("communes", expanding=True)),
+            *_conditions(skill, usual),
+        )
+    )
+    return query.where(~geo.in_boxes(boxes, "inner")) if inner else query
+
+
+@lru_cache(maxsize=1)
+def _fairness_statement():
+    return select(Nurse.id, *_fairness_columns()).where(Nurse.id.in_(bindparam("nurse_ids", expanding=True)))
+
+
+class _Ring:
+    """The nurses around the request's communes, as the radius steps read them.
+
+    Every row read is kept: a nurse's zone read with the previous step's box but beyond its
+    radius counts for the next step, whose read skips that box.
+    """
+
+    def __init__(self, centres: list[geo.Place], declared: set[int]):
+        self.centres = centres
+        self.considered = set(declared)  # eligible nurses already placed in an earlier step
+        self.availability: dict[int, str] = {}
+        self.zones: dict[int, list[str]] = {}
+        self.points: dict[str, tuple[float, float]] = {}
+        self.boxes: list[geo.Box] = []
+
+    def add(self, rows) -> None:
+        for nurse_id, availability, insee, lat, lon in rows.all():
+            self.availability[nurse_id] = availability
+            self.zones.setdefault(nurse_id, []).append(insee)
+            self.points[insee] = (lat, lon)
+
+    def step(self, radius: int) -> list[tuple[float, int]]:
+        """(distance, nurse) for the nurses this step adds: distance to their nearest zone within it."""
+        self.boxes = [geo.bounding_box(c, radius) for c in self.centres]
+        within = {
+            insee: geo.distance_within(self.centres, radius, lat, lon) for insee, (lat, lon) in self.points.items()
+        }
+        found = []
+        for nurse_id, zones in self.zones.items():
+            if nurse_id in self.considered:
+                continue
+            distances = [d for d in map(within.get, zones) if d is not None]
+            if distances:
+                found.append((min(distances), nurse_id))
+                self.considered.add(nurse_id)
+        return found
