@@ -97,12 +97,16 @@ class Box:
     lon_min: float
     lon_max: float
 
-    def holds(self, lat: float, lon: float) -> bool:
-        """The test SQL's ``BETWEEN`` makes in ``in_boxes``, on the same floats."""
-        return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
-
 
 def bounding_box(centre: Place, radius_km: float) -> Box:
+    """The box around ``centre`` that holds every point within ``radius_km`` of it.
+
+    A degree of latitude is 111.19 km on this sphere and we divide by 111, and a degree of
+    longitude is 111.19 km times the cosine of the latitude: the box is a little wider than
+    the circle, so a point outside it is farther than the radius (up to 88° of latitude for
+    20 km, far beyond any commune). Callers rely on it: reading the box reads every
+    commune within the radius.
+    """
     dlat = radius_km / 111.0
     dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
     return Box(centre.lat - dlat, centre.lat + dlat, centre.lon - dlon, centre.lon + dlon)
@@ -138,20 +142,9 @@ def box_parameters(boxes: list[Box], name: str) -> dict[str, float]:
     return params
 
 
-def distance_within(centres: list[Place], radius_km: float, lat: float, lon: float) -> float | None:
-    """Distance from a point to the nearest centre within ``radius_km``, None when there is none.
-
-    A centre counts only if its bounding box holds the point, as in SQL: a caller that
-    selected rows with ``in_boxes`` and one that tests every commune agree to the last bit.
-    """
-    nearest: float | None = None
-    for centre in centres:
-        if not bounding_box(centre, radius_km).holds(lat, lon):
-            continue
-        d = _haversine_km(centre.lat, centre.lon, lat, lon)
-        if d <= radius_km and (nearest is None or d < nearest):
-            nearest = d
-    return nearest
+def nearest_km(centres: list[Place], lat: float, lon: float) -> float:
+    """Distance from a point to the nearest centre."""
+    return min(_haversine_km(c.lat, c.lon, lat, lon) for c in centres)
 
 
 def _place(row: Commune) -> Place:

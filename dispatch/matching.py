@@ -8,6 +8,7 @@ the few rows SQL returns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -105,14 +106,15 @@ def rank_candidates(
     radii = sorted(r for r in set(radius_steps) if r > 0)
     if len(chosen) >= limit or not radii or not centres:
         return chosen
-    ring = _Ring(centres, set(declared))
+    ring = _Ring(query, centres, set(declared), local_moment)
     steps: list[list[tuple[float, int]]] = []
     wanted = limit - len(chosen)
+    previous = -math.inf
     for radius in radii:
-        ring.add(query.ring(ring.boxes, [geo.bounding_box(c, radius) for c in centres]))
-        step = [(d, n) for d, n in ring.step(radius) if is_available(ring.availability[n], local_moment)]
+        step = ring.step(previous, radius, wanted)
         steps.append(_nearest_with_ties(step, wanted))
         wanted -= len(step)
+        previous = radius
         if wanted <= 0:
             break
     fairness = query.fairness([n for step in steps for _, n in step])
@@ -266,38 +268,74 @@ def _fairness_statement():
 
 
 class _Ring:
-    """The nurses around the request's communes, as the radius steps read them.
+    """The nurses around the request's communes, read outwards only as far as needed.
 
-    Every row read is kept: a nurse's zone read with the previous step's box but beyond its
-    radius counts for the next step, whose read skips that box.
+    A read covers what a larger box adds to the boxes already read (the communes the
+    request names are step 0's, never read here), and every row read is kept. A box holds
+    the circle of its radius (``geo.bounding_box``), so once a radius is read every nurse
+    with a zone within it is known, with her exact distance: the distance to her nearest
+    zone, as the steps count it. A step is read in two halves when the first half may be
+    enough: nearest first, so the nurses nearer than the half are all a step needs when
+    they outnumber those still wanted, ties at the cut included.
     """
 
-    def __init__(self, centres: list[geo.Place], declared: set[int]):
+    def __init__(self, query: _Query, centres: list[geo.Place], declared: set[int], local_moment: datetime):
+        self.query = query
         self.centres = centres
-        self.considered = set(declared)  # eligible nurses already placed in an earlier step
-        self.availability: dict[int, str] = {}
-        self.zones: dict[int, list[str]] = {}
-        self.points: dict[str, tuple[float, float]] = {}
+        self.declared = declared  # step 0's eligible nurses: never in a radius step
+        self.local_moment = local_moment
+        self.known = -math.inf  # every commune within this many km has been read
         self.boxes: list[geo.Box] = []
+        self.distance: dict[int, float] = {}  # nurse → km to her nearest zone read so far
+        self.available: dict[int, bool] = {}
+        self.commune_distance: dict[str, float] = {}
 
-    def add(self, rows) -> None:
-        for nurse_id, availability, insee, lat, lon in rows.all():
-            self.availability[nurse_id] = availability
-            self.zones.setdefault(nurse_id, []).append(insee)
-            self.points[insee] = (lat, lon)
+    def step(self, previous: float, radius: float, wanted: int) -> list[tuple[float, int]]:
+        """(distance, nurse) for the available nurses beyond ``previous`` and within ``radius`` km:
+        all of them, or, when that settles the step, those within the radius read so far."""
+        while True:
+            if self.known < radius:
+                self._read(self._next_radius(previous, radius, wanted))
+            found = [
+                (d, n)
+                for n, d in self.distance.items()
+                if previous < d <= min(radius, self.known) and self.available[n]
+            ]
+            if self.known >= radius or _settled(found, wanted, self.known):
+                return found
 
-    def step(self, radius: int) -> list[tuple[float, int]]:
-        """(distance, nurse) for the nurses this step adds: distance to their nearest zone within it."""
-        self.boxes = [geo.bounding_box(c, radius) for c in self.centres]
-        within = {
-            insee: geo.distance_within(self.centres, radius, lat, lon) for insee, (lat, lon) in self.points.items()
-        }
-        found = []
-        for nurse_id, zones in self.zones.items():
-            if nurse_id in self.considered:
+    def _next_radius(self, previous: float, radius: float, wanted: int) -> float:
+        """Half the step when the density read so far (or nothing read yet) says it may hold
+        twice the nurses wanted; else the whole step, sparing a statement."""
+        start = max(previous, 0.0)
+        half = start + (radius - start) / 2
+        if self.known >= half:
+            return radius
+        if self.known > 0:
+            seen = sum(1 for n, d in self.distance.items() if d <= self.known and self.available[n])
+            if seen * (half**2 - start**2) < 2 * wanted * self.known**2:
+                return radius
+        return half
+
+    def _read(self, radius: float) -> None:
+        boxes = [geo.bounding_box(c, radius) for c in self.centres]
+        for nurse_id, availability, insee, lat, lon in self.query.ring(self.boxes, boxes).all():
+            if nurse_id in self.declared:
                 continue
-            distances = [d for d in map(within.get, zones) if d is not None]
-            if distances:
-                found.append((min(distances), nurse_id))
-                self.considered.add(nurse_id)
-        return found
+            d = self.commune_distance.get(insee)
+            if d is None:
+                d = self.commune_distance[insee] = geo.nearest_km(self.centres, lat, lon)
+            if d < self.distance.get(nurse_id, math.inf):
+                self.distance[nurse_id] = d
+            if nurse_id not in self.available:
+                self.available[nurse_id] = is_available(availability, self.local_moment)
+        self.boxes, self.known = boxes, radius
+
+
+def _settled(found: list[tuple[float, int]], wanted: int, known: float) -> bool:
+    """Whether the ``wanted`` nearest of ``found`` and all those tied with the last of them at
+    0.1 km are surely among ``found``: that 0.1 km ends short of the radius read."""
+    if len(found) < wanted:
+        return False
+    cut = round(sorted(d for d, _ in found)[wanted - 1], 1)
+    return cut + 0.1 <= known
