@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import geo
@@ -154,6 +154,8 @@ class _Query:
     def __init__(
         self, session: Session, request: CareRequest, now: datetime, local_moment: datetime, communes: list[str]
     ):
+        if session.autoflush:
+            session.flush()  # as session.execute would: the statements below run on its connection
         self.connection = session.connection()
         self.skill = required_skill(request.care_type)
         self.usual = bool(request.usual_nurse_id)
@@ -184,7 +186,8 @@ class _Query:
     def fairness(self, nurse_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
         if not nurse_ids:
             return {}
-        rows = self.connection.execute(_fairness_statement(), {"since": self.params["since"], "nurse_ids": nurse_ids})
+        statement = _fairness_statement(self.connection.dialect.name == "postgresql")
+        rows = self.connection.execute(statement, {"since": self.params["since"], "nurse_ids": nurse_ids}).all()
         return {row.id: (row.acc or 0, row.last) for row in rows}
 
 
@@ -208,9 +211,12 @@ def _conditions(skill: bool, usual: bool) -> list:
 
 
 def _fairness_columns():
-    """Accepted offers since ``since`` (30 days back) and the latest offer, of ``Nurse.id``."""
+    """Accepted offers since ``since`` (30 days back) and the latest offer, of ``Nurse.id``.
+
+    One index probe each: ``count(*)`` (not of a column) lets the count read
+    ix_offers_nurse_status_answered alone, the latest offer is the end of ix_offers_nurse_created."""
     accepted_30d = (
-        select(func.count(Offer.id))
+        select(func.count())
         .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= bindparam("since"))
         .correlate(Nurse)
         .scalar_subquery()
@@ -262,9 +268,16 @@ def _ring_statement(skill: bool, usual: bool, boxes: int, inner: bool):
     return query.where(~geo.in_boxes(boxes, "inner")) if inner else query
 
 
-@lru_cache(maxsize=1)
-def _fairness_statement():
-    return select(Nurse.id, *_fairness_columns()).where(Nurse.id.in_(bindparam("nurse_ids", expanding=True)))
+@lru_cache(maxsize=2)
+def _fairness_statement(postgres: bool):
+    """The fairness figures of a list of nurses. On PostgreSQL the list is one array parameter:
+    the statement's text does not change with the list's length, so psycopg prepares it after
+    a few runs on a connection (an IN list is a new statement, parsed and planned, per length)."""
+    if postgres:
+        ids = Nurse.id == any_(bindparam("nurse_ids", type_=ARRAY(Integer)))
+    else:
+        ids = Nurse.id.in_(bindparam("nurse_ids", expanding=True))
+    return select(Nurse.id, *_fairness_columns()).where(ids)
 
 
 class _Ring:
