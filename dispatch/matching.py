@@ -1,9 +1,10 @@
 """Who may be offered a request, in which order (DESIGN §6 "Dispatch").
 
-Pure functions of a session and ``now``. Eligibility and fairness ranking run
-in SQL (a region holds 100,000 nurses; a request's zone holds a few dozen);
-only the weekly availability, a free-text hours rule, is checked in Python on
-the few rows SQL returns.
+Pure functions of a session and ``now``. Eligibility runs in SQL (a region holds
+100,000 nurses; a request's zone holds a few dozen, a 10 km ring a few hundred);
+the weekly availability (a free-text hours rule), the distances and the order are
+computed in Python on the rows SQL returns, and the fairness figures are read only
+for the nurses that can make the list.
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def rank_candidates(
 
     Statements, and why: step 0 is one query that also returns the communes' points (its
     few nurses all tie at distance 0, so each needs her fairness figures: they come in the
-    same query). A radius step reads only the communes its box adds to the previous
-    step's, with the nurses serving them, without fairness figures: how many nurses a step
-    gives does not depend on them, and only the nurses that can still make the list (every
-    nurse of a step taken whole, and of the last step those nearer than the cut plus all
-    those tied with the last one kept) need them, read in one last query.
+    same query). The radius steps read the nurses around, outwards and only as far as the
+    list needs (``_Ring``), without fairness figures: how many nurses a step gives does not
+    depend on them, and only the nurses that can still make the list (every nurse of a step
+    taken whole, and of the last step those nearer than the cut plus all those tied with
+    the last one kept) need them, read in one last query. A request its own communes' nurses
+    fill costs one statement; one that needs the radius steps, three to five in the benchmark.
     """
     communes = request_communes(session, request)
     if not communes or limit <= 0:
