@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from models import Commune, Postcode
@@ -105,31 +105,72 @@ def postcodes_of(session: Session, insee: str) -> list[str]:
 
 def distance_km(a: Place, b: Place) -> float:
     """Great-circle distance between two communes' points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
+    return _haversine_km(a.lat, a.lon, b.lat, b.lon)
+
+
+def _haversine_km(lat_a: float, lon_a: float, lat_b: float, lon_b: float) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (lat_a, lon_a, lat_b, lon_b))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
-def communes_within(session: Session, centres: list[Place], radius_km: float) -> dict[str, float]:
-    """Communes within ``radius_km`` of any centre: INSEE code → distance to the nearest centre.
+@dataclass(frozen=True)
+class Box:
+    """A latitude/longitude rectangle around a point, wide enough to hold the circle of a radius."""
 
-    A bounding box narrows the rows in SQL; the exact distance is computed here.
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+
+def bounding_box(centre: Place, radius_km: float) -> Box:
+    """The box around ``centre`` that holds every point within ``radius_km`` of it.
+
+    A degree of latitude is 111.19 km on this sphere and we divide by 111, and a degree of
+    longitude is 111.19 km times the cosine of the latitude: the box is a little wider than
+    the circle, so a point outside it is farther than the radius (up to 88° of latitude for
+    20 km, far beyond any commune). Callers rely on it: reading the box reads every
+    commune within the radius.
     """
-    result: dict[str, float] = {}
-    for centre in centres:
-        dlat = radius_km / 111.0
-        dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
-        rows = session.scalars(
-            select(Commune).where(
-                Commune.lat.between(centre.lat - dlat, centre.lat + dlat),
-                Commune.lon.between(centre.lon - dlon, centre.lon + dlon),
+    dlat = radius_km / 111.0
+    dlon = radius_km / (111.0 * max(math.cos(math.radians(centre.lat)), 0.01))
+    return Box(centre.lat - dlat, centre.lat + dlat, centre.lon - dlon, centre.lon + dlon)
+
+
+def in_boxes(count: int, name: str) -> ColumnElement[bool]:
+    """SQL condition: the commune lies in one of ``count`` boxes, bound as parameters (see
+    ``box_parameters``): the statement depends only on the count, so it is built once.
+    A range scan of ``ix_communes_lat_lon``."""
+    return or_(
+        *(
+            and_(
+                Commune.lat.between(bindparam(f"{name}{i}_lat_min"), bindparam(f"{name}{i}_lat_max")),
+                Commune.lon.between(bindparam(f"{name}{i}_lon_min"), bindparam(f"{name}{i}_lon_max")),
             )
-        ).all()
-        for row in rows:
-            d = distance_km(centre, _place(row))
-            if d <= radius_km and d < result.get(row.insee, math.inf):
-                result[row.insee] = d
-    return result
+            for i in range(count)
+        )
+    )
+
+
+def box_parameters(boxes: list[Box], name: str) -> dict[str, float]:
+    """The parameters ``in_boxes(len(boxes), name)`` reads."""
+    params = {}
+    for i, box in enumerate(boxes):
+        params.update(
+            {
+                f"{name}{i}_lat_min": box.lat_min,
+                f"{name}{i}_lat_max": box.lat_max,
+                f"{name}{i}_lon_min": box.lon_min,
+                f"{name}{i}_lon_max": box.lon_max,
+            }
+        )
+    return params
+
+
+def nearest_km(centres: list[Place], lat: float, lon: float) -> float:
+    """Distance from a point to the nearest centre."""
+    return min(_haversine_km(c.lat, c.lon, lat, lon) for c in centres)
 
 
 def _place(row: Commune) -> Place:

@@ -1,24 +1,26 @@
 """Who may be offered a request, in which order (DESIGN §6 "Dispatch").
 
-Pure functions of a session and ``now``. Eligibility and fairness ranking run
-in SQL (a region holds 100,000 nurses; a request's zone holds a few dozen);
-only the weekly availability, a free-text hours rule, is checked in Python on
-the few rows SQL returns.
+Pure functions of a session and ``now``. Eligibility runs in SQL (a region holds
+100,000 nurses; a request's zone holds a few dozen, a 10 km ring a few hundred);
+the weekly availability (a free-text hours rule), the distances and the order are
+computed in Python on the rows SQL returns, and the fairness figures are read only
+for the nurses that can make the list.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.hours import HoursError, WeeklyHours
 from dispatch.vocab import required_skill
-from models import CareRequest, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
+from models import CareRequest, Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
 FAIRNESS_WINDOW = timedelta(days=30)
 
@@ -65,24 +67,6 @@ def is_available(availability: str, local_moment: datetime) -> bool:
     return hours is None or hours.contains(local_moment)
 
 
-def _eligible_nurses(request: CareRequest, now: datetime, today):
-    """The SQL conditions every candidate meets, whatever her distance."""
-    skill = required_skill(request.care_type)
-    conditions = [
-        Nurse.opted_out_at.is_(None),
-        or_(Nurse.paused_until.is_(None), Nurse.paused_until <= now),
-        ~exists().where(
-            NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
-        ),
-        ~exists().where(Offer.nurse_id == Nurse.id, Offer.request_id == request.id),
-    ]
-    if skill:
-        conditions.append(exists().where(NurseSkill.nurse_id == Nurse.id, NurseSkill.skill == skill))
-    if request.usual_nurse_id:
-        conditions.append(Nurse.id != request.usual_nurse_id)
-    return conditions
-
-
 def rank_candidates(
     session: Session,
     request: CareRequest,
@@ -96,67 +80,277 @@ def rank_candidates(
 
     Step 0 is the nurses who declared one of the request's communes; each further
     step (km) adds nurses serving a commune within that distance. Within a step:
-    fewest accepted offers in the last 30 days, then longest since their last offer.
+    distance to 0.1 km, then fewest accepted offers in the last 30 days, then longest
+    since their last offer, then id.
+
+    Statements, and why: step 0 is one query that also returns the communes' points (its
+    few nurses all tie at distance 0, so each needs her fairness figures: they come in the
+    same query). The radius steps read the nurses around, outwards and only as far as the
+    list needs (``_Ring``), without fairness figures: how many nurses a step gives does not
+    depend on them, and only the nurses that can still make the list (every nurse of a step
+    taken whole, and of the last step those nearer than the cut plus all those tied with
+    the last one kept) need them, read in one last query. A request its own communes' nurses
+    fill costs one statement; one that needs the radius steps, three to five in the benchmark.
     """
     communes = request_communes(session, request)
     if not communes or limit <= 0:
         return []
-    today = local_moment.date()
-    accepted_30d = (
-        select(func.count(Offer.id))
-        .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= now - FAIRNESS_WINDOW)
-        .correlate(Nurse)
-        .scalar_subquery()
-    )
-    last_offer = select(func.max(Offer.created_at)).where(Offer.nurse_id == Nurse.id).correlate(Nurse).scalar_subquery()
-    centres: list[geo.Place] | None = None  # read only if a radius step is reached
-    chosen: list[Candidate] = []
-    seen: set[int] = set()
-    for radius in sorted(set(radius_steps) | {0}):
-        if radius == 0:
-            distances = dict.fromkeys(communes, 0.0)
-        else:
-            if centres is None:
-                centres = [p for p in (geo.commune(session, c) for c in communes) if p is not None]
-            distances = geo.communes_within(session, centres, radius)
-        if not distances:
-            continue
-        zone_match = select(NurseZone.nurse_id).where(NurseZone.insee.in_(list(distances)))
-        rows = session.execute(
-            select(Nurse.id, Nurse.availability, accepted_30d.label("acc"), last_offer.label("last")).where(
-                Nurse.id.in_(zone_match), *_eligible_nurses(request, now, today)
-            )
-        ).all()
-        if not rows:
-            continue
-        nurse_distance = {} if radius == 0 else _nearest_zone(session, [r.id for r in rows], distances)
-        step: list[Candidate] = []
-        for row in rows:
-            if row.id in seen or not is_available(row.availability, local_moment):
-                continue
-            step.append(Candidate(row.id, nurse_distance.get(row.id, 0.0), row.acc or 0, row.last))
-        step.sort(key=lambda c: (round(c.distance_km, 1), c.accepted_30d, _oldest_first(c.last_offer_at), c.nurse_id))
-        for candidate in step:
-            seen.add(candidate.nurse_id)
-            chosen.append(candidate)
-            if len(chosen) >= limit:
-                return chosen
+    query = _Query(session, request, now, local_moment, communes)
+    centres, declared = query.declared_zone()
+    chosen = sorted(
+        (
+            Candidate(row.id, 0.0, row.acc or 0, row.last)
+            for row in declared.values()
+            if is_available(row.availability, local_moment)
+        ),
+        key=_rank,
+    )[:limit]
+    radii = sorted(r for r in set(radius_steps) if r > 0)
+    if len(chosen) >= limit or not radii or not centres:
+        return chosen
+    ring = _Ring(query, centres, set(declared), local_moment)
+    steps: list[list[tuple[float, int]]] = []
+    wanted = limit - len(chosen)
+    previous = -math.inf
+    for radius in radii:
+        step = ring.step(previous, radius, wanted)
+        steps.append(_nearest_with_ties(step, wanted))
+        wanted -= len(step)
+        previous = radius
+        if wanted <= 0:
+            break
+    fairness = query.fairness([n for step in steps for _, n in step])
+    for step in steps:
+        ranked = sorted((Candidate(n, d, *fairness.get(n, (0, None))) for d, n in step), key=_rank)
+        chosen.extend(ranked[: limit - len(chosen)])
     return chosen
+
+
+def _rank(c: Candidate) -> tuple:
+    """The order within a step."""
+    return (round(c.distance_km, 1), c.accepted_30d, _oldest_first(c.last_offer_at), c.nurse_id)
 
 
 def _oldest_first(at: datetime | None) -> float:
     return at.timestamp() if at is not None else float("-inf")
 
 
-def _nearest_zone(session: Session, nurse_ids: list[int], distances: dict[str, float]) -> dict[int, float]:
-    result: dict[int, float] = {}
-    rows = session.execute(
-        select(NurseZone.nurse_id, NurseZone.insee).where(
-            and_(NurseZone.nurse_id.in_(nurse_ids), NurseZone.insee.in_(list(distances)))
+def _nearest_with_ties(step: list[tuple[float, int]], wanted: int) -> list[tuple[float, int]]:
+    """The ``wanted`` nearest (distance, nurse) pairs, plus every pair at the same 0.1 km as the
+    last of them: fairness decides among those, so all of them need their figures."""
+    if len(step) <= wanted:
+        return step
+    step.sort(key=lambda pair: round(pair[0], 1))
+    cut = round(step[wanted - 1][0], 1)
+    return [pair for pair in step if round(pair[0], 1) <= cut]
+
+
+class _Query:
+    """The three statements of ``rank_candidates``, with the request's parameters.
+
+    Each statement is built once per shape (skill or not, usual nurse or not, how many
+    communes' boxes) with bound parameters, and kept: building and hashing a select with
+    its EXISTS clauses cost more client time than PostgreSQL takes to run it.
+    """
+
+    def __init__(
+        self, session: Session, request: CareRequest, now: datetime, local_moment: datetime, communes: list[str]
+    ):
+        if session.autoflush:
+            session.flush()  # as session.execute would: the statements below run on its connection
+        self.connection = session.connection()
+        self.skill = required_skill(request.care_type)
+        self.usual = bool(request.usual_nurse_id)
+        self.params = {
+            "now": now,
+            "since": now - FAIRNESS_WINDOW,
+            "today": local_moment.date(),
+            "request_id": request.id,
+            "skill": self.skill,
+            "usual_nurse_id": request.usual_nurse_id,
+            "communes": communes,
+        }
+
+    def declared_zone(self) -> tuple[list[geo.Place], dict]:
+        """The communes' points, and the eligible nurses declaring them with their fairness figures."""
+        rows = self.connection.execute(_declared_statement(bool(self.skill), self.usual), self.params).all()
+        centres = {r.insee: geo.Place(r.insee, r.name, r.department, r.lat, r.lon) for r in rows}
+        declared = {r.id: r for r in rows if r.id is not None}  # a nurse declaring two of the communes: once
+        return list(centres.values()), declared
+
+    def ring(self, inner: list[geo.Box], boxes: list[geo.Box]):
+        """(nurse, availability, commune, lat, lon) of the eligible nurses serving a commune in
+        ``boxes`` but in none of ``inner`` (read by the previous step) nor named by the request."""
+        statement = _ring_statement(bool(self.skill), self.usual, len(boxes), bool(inner))
+        params = {**self.params, **geo.box_parameters(boxes, "box"), **geo.box_parameters(inner, "inner")}
+        return self.connection.execute(statement, params)
+
+    def fairness(self, nurse_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+        if not nurse_ids:
+            return {}
+        statement = _fairness_statement(self.connection.dialect.name == "postgresql")
+        rows = self.connection.execute(statement, {"since": self.params["since"], "nurse_ids": nurse_ids}).all()
+        return {row.id: (row.acc or 0, row.last) for row in rows}
+
+
+def _conditions(skill: bool, usual: bool) -> list:
+    """The SQL conditions every candidate meets, whatever her distance (parameters: now, today,
+    request_id, skill, usual_nurse_id)."""
+    today = bindparam("today")
+    conditions = [
+        Nurse.opted_out_at.is_(None),
+        or_(Nurse.paused_until.is_(None), Nurse.paused_until <= bindparam("now")),
+        ~exists().where(
+            NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
+        ),
+        ~exists().where(Offer.nurse_id == Nurse.id, Offer.request_id == bindparam("request_id")),
+    ]
+    if skill:
+        conditions.append(exists().where(NurseSkill.nurse_id == Nurse.id, NurseSkill.skill == bindparam("skill")))
+    if usual:
+        conditions.append(Nurse.id != bindparam("usual_nurse_id"))
+    return conditions
+
+
+def _fairness_columns():
+    """Accepted offers since ``since`` (30 days back) and the latest offer, of ``Nurse.id``.
+
+    One index probe each: ``count(*)`` (not of a column) lets the count read
+    ix_offers_nurse_status_answered alone, the latest offer is the end of ix_offers_nurse_created."""
+    accepted_30d = (
+        select(func.count())
+        .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= bindparam("since"))
+        .correlate(Nurse)
+        .scalar_subquery()
+    )
+    last_offer = select(func.max(Offer.created_at)).where(Offer.nurse_id == Nurse.id).correlate(Nurse).scalar_subquery()
+    return accepted_30d.label("acc"), last_offer.label("last")
+
+
+@lru_cache(maxsize=8)
+def _declared_statement(skill: bool, usual: bool):
+    """The request's communes, each outer-joined to its eligible nurses (none: one row of
+    nulls), so that a radius step needs no query of its own to know where the request is."""
+    communes = bindparam("communes", expanding=True)
+    nurses = (
+        select(NurseZone.insee, Nurse.id, Nurse.availability, *_fairness_columns())
+        .join(Nurse, Nurse.id == NurseZone.nurse_id)
+        .where(NurseZone.insee.in_(communes), *_conditions(skill, usual))
+        .subquery()
+    )
+    return (
+        select(
+            Commune.insee,
+            Commune.name,
+            Commune.department,
+            Commune.lat,
+            Commune.lon,
+            nurses.c.id,
+            nurses.c.availability,
+            nurses.c.acc,
+            nurses.c.last,
         )
-    ).all()
-    for nurse_id, insee in rows:
-        d = distances[insee]
-        if d < result.get(nurse_id, float("inf")):
-            result[nurse_id] = d
-    return result
+        .outerjoin(nurses, nurses.c.insee == Commune.insee)
+        .where(Commune.insee.in_(communes))
+    )
+
+
+@lru_cache(maxsize=64)
+def _ring_statement(skill: bool, usual: bool, boxes: int, inner: bool):
+    query = (
+        select(NurseZone.nurse_id, Nurse.availability, Commune.insee, Commune.lat, Commune.lon)
+        .join(NurseZone, NurseZone.insee == Commune.insee)
+        .join(Nurse, Nurse.id == NurseZone.nurse_id)
+        .where(
+            geo.in_boxes(boxes, "box"),
+            Commune.insee.not_in(bindparam("communes", expanding=True)),
+            *_conditions(skill, usual),
+        )
+    )
+    return query.where(~geo.in_boxes(boxes, "inner")) if inner else query
+
+
+@lru_cache(maxsize=2)
+def _fairness_statement(postgres: bool):
+    """The fairness figures of a list of nurses. On PostgreSQL the list is one array parameter:
+    the statement's text does not change with the list's length, so psycopg prepares it after
+    a few runs on a connection (an IN list is a new statement, parsed and planned, per length)."""
+    if postgres:
+        ids = Nurse.id == any_(bindparam("nurse_ids", type_=ARRAY(Integer)))
+    else:
+        ids = Nurse.id.in_(bindparam("nurse_ids", expanding=True))
+    return select(Nurse.id, *_fairness_columns()).where(ids)
+
+
+class _Ring:
+    """The nurses around the request's communes, read outwards only as far as needed.
+
+    A read covers what a larger box adds to the boxes already read (the communes the
+    request names are step 0's, never read here), and every row read is kept. A box holds
+    the circle of its radius (``geo.bounding_box``), so once a radius is read every nurse
+    with a zone within it is known, with her exact distance: the distance to her nearest
+    zone, as the steps count it. A step is read in two halves when the first half may be
+    enough: nearest first, so the nurses nearer than the half are all a step needs when
+    they outnumber those still wanted, ties at the cut included.
+    """
+
+    def __init__(self, query: _Query, centres: list[geo.Place], declared: set[int], local_moment: datetime):
+        self.query = query
+        self.centres = centres
+        self.declared = declared  # step 0's eligible nurses: never in a radius step
+        self.local_moment = local_moment
+        self.known = -math.inf  # every commune within this many km has been read
+        self.boxes: list[geo.Box] = []
+        self.distance: dict[int, float] = {}  # nurse → km to her nearest zone read so far
+        self.available: dict[int, bool] = {}
+        self.commune_distance: dict[str, float] = {}
+
+    def step(self, previous: float, radius: float, wanted: int) -> list[tuple[float, int]]:
+        """(distance, nurse) for the available nurses beyond ``previous`` and within ``radius`` km:
+        all of them, or, when that settles the step, those within the radius read so far."""
+        while True:
+            if self.known < radius:
+                self._read(self._next_radius(previous, radius, wanted))
+            found = [
+                (d, n)
+                for n, d in self.distance.items()
+                if previous < d <= min(radius, self.known) and self.available[n]
+            ]
+            if self.known >= radius or _settled(found, wanted, self.known):
+                return found
+
+    def _next_radius(self, previous: float, radius: float, wanted: int) -> float:
+        """Half the step when the density read so far (or nothing read yet) says it may hold
+        twice the nurses wanted; else the whole step, sparing a statement."""
+        start = max(previous, 0.0)
+        half = start + (radius - start) / 2
+        if self.known >= half:
+            return radius
+        if self.known > 0:
+            seen = sum(1 for n, d in self.distance.items() if d <= self.known and self.available[n])
+            if seen * (half**2 - start**2) < 2 * wanted * self.known**2:
+                return radius
+        return half
+
+    def _read(self, radius: float) -> None:
+        boxes = [geo.bounding_box(c, radius) for c in self.centres]
+        for nurse_id, availability, insee, lat, lon in self.query.ring(self.boxes, boxes).all():
+            if nurse_id in self.declared:
+                continue
+            d = self.commune_distance.get(insee)
+            if d is None:
+                d = self.commune_distance[insee] = geo.nearest_km(self.centres, lat, lon)
+            if d < self.distance.get(nurse_id, math.inf):
+                self.distance[nurse_id] = d
+            if nurse_id not in self.available:
+                self.available[nurse_id] = is_available(availability, self.local_moment)
+        self.boxes, self.known = boxes, radius
+
+
+def _settled(found: list[tuple[float, int]], wanted: int, known: float) -> bool:
+    """Whether the ``wanted`` nearest of ``found`` and all those tied with the last of them at
+    0.1 km are surely among ``found``: that 0.1 km ends short of the radius read."""
+    if len(found) < wanted:
+        return False
+    cut = round(sorted(d for d, _ in found)[wanted - 1], 1)
+    return cut + 0.1 <= known

@@ -10,7 +10,7 @@ from models.base import Base
 
 class Commune(Base):
     __tablename__ = "communes"
-    # Radius steps select communes in a bounding box (dispatch.geo.communes_within).
+    # Radius steps select communes in bounding boxes (dispatch.geo.in_boxes).
     __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),)
 
     insee: Mapped[str] = mapped_column(String(5), primary_key=True)

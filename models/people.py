@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -40,9 +40,11 @@ class NurseZone(Base):
     """A commune the nurse declared she serves (postcodes are expanded to communes on import)."""
 
     __tablename__ = "nurse_zones"
+    # A commune's nurses from the index alone (dispatch.matching reads every zone of a radius step).
+    __table_args__ = (Index("ix_nurse_zones_insee_nurse", "insee", "nurse_id"),)
 
     nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), primary_key=True)
-    insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"), primary_key=True, index=True)
+    insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"), primary_key=True)
 
 
 class NurseSkill(Base):

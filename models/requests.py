@@ -62,7 +62,6 @@ class Offer(Base):
     __tablename__ = "offers"
     __table_args__ = (
         UniqueConstraint("request_id", "nurse_id"),
-        Index("ix_offers_nurse_status", "nurse_id", "status"),
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
         # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching).
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
