@@ -4,8 +4,8 @@ Texts in and delivery statuses are written by the webhook (``payload``) and hand
 (``handled_at``); the sweeper finds the unhandled ones through a partial index. Receipts
 written before this revision were handled by their webhook: they are marked handled.
 
-Revision ID: 0003_inbox
-Revises: 0002_matching
+Revision ID: 0004_inbox
+Revises: 0003_matching
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 from models.base import UTCDateTime
 
-revision = "0003_inbox"
-down_revision = "0002_matching"
+revision = "0004_inbox"
+down_revision = "0003_matching"
 branch_labels = None
 depends_on = None
 
