@@ -205,7 +205,9 @@ def simulate(options: Options, workdir: Path | None = None) -> list[StrategyRun]
         base, nurses, requests = build_base(workdir, options)
         jobs = [(name, base, workdir, nurses, requests, options) for name in options.strategies]
         if options.jobs > 1 and len(jobs) > 1:
-            with multiprocessing.get_context("fork").Pool(min(options.jobs, len(jobs))) as pool:
+            # Spawned, not forked: a fork copies the locks other threads hold (a test run has many)
+            # and a child may wait on one forever.
+            with multiprocessing.get_context("spawn").Pool(min(options.jobs, len(jobs))) as pool:
                 return pool.map(run_strategy, jobs, chunksize=1)
         return [run_strategy(job) for job in jobs]
     finally:

@@ -5,6 +5,11 @@ request has five nurses awaiting an answer; one says yes, four say no, in random
 beside a bare Flask endpoint returning an empty TwiML (bench/bare_app.py) served by the same
 gunicorn set-up, in the same run. Targets: at least half the bare throughput; p99 < 50 ms.
 
+The webhook writes each text and enqueues its job (``dispatch.inbox``); the load runs with no
+worker, as a burst that outpaces them would. Then two ``sio worker`` processes handle the
+backlog (TELEPHONY=twilio, the stand-in as a process): the script reports how fast, and checks
+that every text was handled, no job failed and no request got two nurses.
+
 Floor, same run, same set-up: ``bench/floor.py``'s bare endpoint that only writes the text to
 PostgreSQL before answering (one autocommit INSERT): the most any webhook that keeps what it
 acknowledges could reach.
@@ -35,7 +40,7 @@ from sqlalchemy import func, insert, select, text
 from twilio.request_validator import RequestValidator
 
 from dispatch.clock import utcnow
-from models import CareRequest, Nurse, Offer
+from models import CareRequest, Nurse, Offer, WebhookReceipt
 from workers.queue import QUEUE_NAME
 
 PATH = "/webhooks/sms"
@@ -190,12 +195,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=3000, help="open requests (5 replies each)")
+    parser.add_argument("--requests", type=int, default=6000, help="open requests (5 replies each)")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator even if wrk is there")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None and not args.python_load
 
-    with Stack("webhook") as stack:
+    with Stack("webhook", telephony="twilio") as stack:
         replies = seed_offers(stack, args.requests)
         posts = signed_posts(stack, replies)
         posts_file = stack.tmp / "posts.tsv"
@@ -226,6 +231,7 @@ def main() -> None:
         floor_result = load(bare_port)
         stack.stop(floor)
 
+        stack.start_standin()
         stack.start_web()
         warm = min(len(posts) // 10, 200)
         conn = http.client.HTTPConnection("127.0.0.1", stack.web_port, timeout=10)
@@ -238,6 +244,29 @@ def main() -> None:
             )
             conn.getresponse().read()
         real = load(stack.web_port)
+        workers_started = time.monotonic()
+        stack.start_worker()
+        stack.start_worker()
+
+        from redis import Redis
+        from rq import Queue
+        from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+        queue = Queue(QUEUE_NAME, connection=Redis.from_url(stack.redis.url))
+
+        def unhandled_texts() -> int:
+            with stack.sessionmaker() as session:
+                return session.scalar(
+                    select(func.count()).select_from(WebhookReceipt).where(WebhookReceipt.handled_at.is_(None))
+                )
+
+        deadline = workers_started + 600
+        while unhandled_texts() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        drained_s = time.monotonic() - workers_started
+        while (queue.count or StartedJobRegistry(queue=queue).count) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the notices and calls those texts decided
+        failed_jobs = FailedJobRegistry(queue=queue).count
 
         with stack.sessionmaker() as session:
             accepted = session.scalar(
@@ -250,9 +279,10 @@ def main() -> None:
                 .having(func.count() > 1)
             ).all()
             answered = session.scalar(select(func.count()).select_from(Offer).where(Offer.answered_at.is_not(None)))
-        from redis import Redis
-
-        queued = Redis.from_url(stack.redis.url).llen(f"rq:queue:{QUEUE_NAME}")
+            received = session.scalar(select(func.count()).select_from(WebhookReceipt))
+            unhandled = session.scalar(
+                select(func.count()).select_from(WebhookReceipt).where(WebhookReceipt.handled_at.is_(None))
+            )
 
     say("")
     rows = (
@@ -266,9 +296,11 @@ def main() -> None:
             f"({r['total']} requests, {r['non2xx']} non-2xx)"
         )
     wrapped = real["total"] > len(posts)
+    rate = (received - unhandled) / drained_s
     say(
-        f"offers answered {answered}, requests accepted {accepted}, double assignments {len(doubles)}, "
-        f"jobs enqueued {queued}{' (replies replayed: some posts were repeats)' if wrapped else ''}"
+        f"texts received {received}, handled by 2 workers in {drained_s:.1f} s ({rate:.0f}/s), unhandled {unhandled}; "
+        f"failed jobs {failed_jobs}; offers answered {answered}, requests accepted {accepted}, "
+        f"double assignments {len(doubles)}{' (replies replayed: some posts were repeats)' if wrapped else ''}"
     )
     say(f"floor / bare throughput {floor_result['rps'] / bare_result['rps']:.2f}")
     ratio = real["rps"] / bare_result["rps"]

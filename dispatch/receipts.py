@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from models import WebhookReceipt, is_postgres
 
 KEY_LENGTH = 160
+RECEIPTS = WebhookReceipt.__table__  # a plain table insert: one row, no ORM bookkeeping on the webhook's path
 
 
 def first_time(session: Session, key: str, now: datetime) -> bool:
@@ -33,7 +34,7 @@ def _insert(session: Session, key: str, payload: dict[str, Any] | None, now: dat
     """``INSERT ... ON CONFLICT DO NOTHING`` on both databases: no exception to catch, and the
     transaction stays usable."""
     dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(WebhookReceipt).values(
+    statement = dialect.insert(RECEIPTS).values(
         key=key[:KEY_LENGTH], payload=payload, handled_at=None if payload is not None else now, created_at=now
     )
-    return session.execute(statement.on_conflict_do_nothing().returning(WebhookReceipt.key)).scalar() is not None
+    return session.execute(statement.on_conflict_do_nothing().returning(RECEIPTS.c.key)).scalar() is not None
