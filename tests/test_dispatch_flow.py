@@ -85,8 +85,7 @@ def test_usual_nurse_alone_first_then_the_zone(app, client, session, region):
     usual = make_nurse(session, "Habituelle", "06 12 00 00 09", ["42095"])  # Firminy: her zones don't matter
     session.commit()
     reference = post_request(client, region["token"], usual_nurse_phone="06 12 00 00 09").json["reference"]
-    run_jobs(app.extensions["sio"].settings)
-    _, offers = offers_of(session, reference)
+    _, offers = offers_of(session, reference)  # the first wave is written with the request
     assert [o.nurse_id for o in offers] == [usual.id]
     deadline = time.monotonic() + 10  # DISPATCH_USUAL_NURSE_WAIT_S=1: the scheduled wave job fires then
     while len(offers) == 1 and time.monotonic() < deadline:
