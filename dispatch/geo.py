@@ -63,7 +63,8 @@ _FOUND: dict[tuple[str, str, str], object] = {}
 
 
 def _remembered(session: Session, kind: str, code: str, read):
-    key = (kind, session.get_bind().url.render_as_string(), code)
+    bind = session.get_bind()  # an engine, or the connection a job's session holds
+    key = (kind, getattr(bind, "engine", bind).url.render_as_string(), code)
     if key not in _FOUND:
         found = read()
         if not found:

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from dispatch import texts
@@ -130,14 +130,14 @@ def _claimable(model, now: datetime):
     )
 
 
-def _claim(session: Session, model, row_ids: list[int], now: datetime) -> list[int]:
-    """Mark the rows still to send as in flight, ours; return their ids.
+def _claim(session: Session, model, row_ids: list[int], now: datetime, *also) -> list[int]:
+    """Mark the rows still to send (and meeting ``also``) as in flight, ours; return their ids.
 
     One guarded UPDATE: two jobs never both get a row.
     """
     claimed = session.scalars(
         update(model)
-        .where(model.id.in_(row_ids), _claimable(model, now))
+        .where(model.id.in_(row_ids), _claimable(model, now), *also)
         .values(status="sending" if model is Message else "placing", claimed_at=now)
         .returning(model.id)
         .execution_options(synchronize_session=False)
@@ -179,10 +179,12 @@ def deliver_messages(
     """
     delivery = Delivery()
     with session.begin():
-        messages = _load(session, message_ids)
-    for message in messages:
+        outgoing = _load(session, message_ids)
+    for text in outgoing:
+        message = text.message
         with session.begin():
-            if not _claim(session, Message, [message.id], now) or not _still_wanted(session, message):
+            if not _claim(session, Message, [message.id], now, _OFFER_STILL_OPEN):
+                _cancel_if_stale(session, message, now)
                 continue
         try:
             sent = telephony.send_sms(message.to_phone, message.body, urls.sms_status(message.id))
@@ -193,62 +195,74 @@ def deliver_messages(
         except TelephonyError as err:
             delivery.effects += _refused(session, message.id, err, now)
             continue
-        delivery.effects += _record_sent(session, message, sent.sid, now, sio_name)
+        delivery.effects += _record_sent(session, text, sent.sid, now, sio_name)
     return delivery
 
 
-def _load(session: Session, message_ids: list[int]) -> list[Message]:
-    """The texts, in the order given, with their offers, requests and nurses in the session."""
+@dataclass(frozen=True)
+class _Outgoing:
+    """A text to send, with its offer (its request and nurse loaded) or the request it is about."""
+
+    message: Message
+    offer: Offer | None
+    request: CareRequest | None
+
+
+def _load(session: Session, message_ids: list[int]) -> list[_Outgoing]:
+    """The texts in the order given, and what their outcome will be recorded on (three reads)."""
     found = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(message_ids)))}
     messages = [found[i] for i in dict.fromkeys(message_ids) if i in found]
-    offer_ids = [m.offer_id for m in messages if m.offer_id]
-    if offer_ids:
-        session.scalars(
-            select(Offer).where(Offer.id.in_(offer_ids)).options(joinedload(Offer.request), joinedload(Offer.nurse))
-        ).all()
-    return messages
+    offers, requests = {}, {}
+    if offer_ids := [m.offer_id for m in messages if m.offer_id]:
+        query = select(Offer).where(Offer.id.in_(offer_ids)).options(joinedload(Offer.request), joinedload(Offer.nurse))
+        offers = {o.id: o for o in session.scalars(query)}
+    if request_ids := [m.request_id for m in messages if m.request_id and not m.offer_id]:
+        requests = {r.id: r for r in session.scalars(select(CareRequest).where(CareRequest.id.in_(request_ids)))}
+    return [_Outgoing(m, offers.get(m.offer_id), requests.get(m.request_id)) for m in messages]
 
 
-def _still_wanted(session: Session, message: Message) -> bool:
-    """An offer's text goes out only while the offer is unanswered and its request takes a yes.
+# An offer's text goes out only while the offer is unanswered and its request takes a yes.
+_OFFER_STILL_OPEN = or_(
+    Message.offer_id.is_(None),
+    exists()
+    .where(Offer.id == Message.offer_id, Offer.status == "pending", CareRequest.id == Offer.request_id)
+    .where(CareRequest.status.in_(ACCEPTING_STATUSES)),
+)
 
-    Otherwise (answered elsewhere, taken, cancelled before it went out) the claimed text is
-    cancelled and the offer withdrawn: never send a stale offer.
-    """
-    if not message.offer_id:
-        return True
-    offer_status, request_status = session.execute(
-        select(Offer.status, CareRequest.status)
-        .join(CareRequest, CareRequest.id == Offer.request_id)
-        .where(Offer.id == message.offer_id)
-    ).one()
-    if offer_status == "pending" and request_status in ACCEPTING_STATUSES:
-        return True
-    message.status = "canceled"
-    session.execute(
-        update(Offer)
-        .where(Offer.id == message.offer_id, Offer.status == "pending")
-        .values(status="withdrawn")
-        .execution_options(synchronize_session="fetch")
+
+def _cancel_if_stale(session: Session, message: Message, now: datetime) -> None:
+    """A text its claim passed over: if it is an offer answered, taken or cancelled before it
+    went out (and no other job has it), cancel it and withdraw the offer: never a stale offer."""
+    stale = session.scalar(
+        update(Message)
+        .where(Message.id == message.id, Message.offer_id.is_not(None), _claimable(Message, now))
+        .values(status="canceled")
+        .returning(Message.offer_id)
+        .execution_options(synchronize_session=False)
     )
-    return False
+    if stale is not None:
+        session.execute(
+            update(Offer)
+            .where(Offer.id == stale, Offer.status == "pending")
+            .values(status="withdrawn")
+            .execution_options(synchronize_session="fetch")
+        )
 
 
-def _record_sent(session: Session, message: Message, sid: str, now: datetime, sio_name: str) -> list[Effect]:
+def _record_sent(session: Session, text: _Outgoing, sid: str, now: datetime, sio_name: str) -> list[Effect]:
     """The provider took the text: note it, and the offer's move from ``pending`` to ``sent``.
 
     The offer's move is guarded: a nurse's yes elsewhere may have closed it while its text was
     on its way (the acceptance withdraws offers still ``pending``, unseen). She then has an
     offer in hand for a request that is gone, so she is told, as if it had been ``sent``.
     """
+    message, offer = text.message, text.offer
     with session.begin():
         message.sid, message.status, message.sent_at = sid, "sent", now
-        if not message.offer_id:
-            if message.request_id:
-                request = session.get(CareRequest, message.request_id)
-                record(session, request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
+        if offer is None:
+            if text.request is not None:
+                record(session, text.request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
             return []
-        offer = session.get(Offer, message.offer_id)
         record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
         moved = session.execute(
             update(Offer)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+
+from sqlalchemy.orm import Session
 
 from dispatch.app import Services, build_services
 from dispatch.clock import utcnow
@@ -36,9 +40,17 @@ def job_services() -> Services:
     return _services_for(frozenset((k, v) for k, v in os.environ.items() if k.isupper()))
 
 
+@contextmanager
+def job_session(svc: Services) -> Iterator[Session]:
+    """The job's session, on one connection held for the whole job: its transactions follow one
+    another without a pool checkout (and its liveness ping) each."""
+    with svc.engine.connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
+        yield session
+
+
 def run_wave(request_id: int, wave: int) -> None:
     svc = job_services()
-    with svc.sessionmaker() as session:
+    with job_session(svc) as session:
         try:
             with session.begin():
                 effects = run_wave_step(session, svc.settings, request_id, wave, utcnow())
@@ -51,7 +63,7 @@ def run_wave(request_id: int, wave: int) -> None:
 def handle_event(key: str) -> None:
     """A text in or a delivery status, written by its webhook: apply it, then act on it."""
     svc = job_services()
-    with svc.sessionmaker() as session, session.begin():
+    with job_session(svc) as session, session.begin():
         effects = handle_webhook_event(session, svc.settings, key, utcnow())
     carry_out(svc, effects)
 
@@ -68,7 +80,7 @@ def send_message(message_id: int) -> None:
 
 def place_call(call_id: int) -> None:
     svc = job_services()
-    with svc.sessionmaker() as session:
+    with job_session(svc) as session:
         effects = place_outbound_call(
             session, svc.telephony, Urls(svc.settings.public_base_url), call_id, utcnow(), settings=svc.settings
         )
@@ -92,7 +104,7 @@ def carry_out(svc: Services, effects: list[Effect]) -> None:
 
 def _send(svc: Services, message_ids: list[int]) -> None:
     urls = Urls(svc.settings.public_base_url)
-    with svc.sessionmaker() as session:
+    with job_session(svc) as session:
         delivery = deliver_messages(session, svc.telephony, urls, message_ids, utcnow(), sio_name=svc.settings.sio_name)
     carry_out(svc, delivery.effects)
     if delivery.transient is not None:
