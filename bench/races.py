@@ -1,8 +1,10 @@
 """Issue 6 benchmark (c): races. 200 requests, each answered OUI by 5 nurses at the same instant.
 
 Five client processes, one per nurse slot, meet at a barrier before each request and post
-their signed ``OUI <ref>`` together to gunicorn (4 workers) on PostgreSQL. Target: 0 double
-assignments (exactly one accepted offer, one "accepted" event and one winner's text per request).
+their signed ``OUI <ref>`` together to gunicorn (4 workers) on PostgreSQL; four ``sio worker``
+processes handle the texts as they come, so the five yeses of a request meet in different
+workers at the same moment. Target: 0 double assignments (exactly one accepted offer, one
+"accepted" event and one winner's answer per request; the four others answered "déjà pourvue").
 
     .venv/bin/python bench/races.py [--requests 200] [--nurses-per-request 5]
 """
@@ -13,6 +15,7 @@ import argparse
 import http.client
 import multiprocessing
 import os
+import re
 import time
 from collections import Counter
 from urllib.parse import urlencode
@@ -22,7 +25,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 from webhook import PATH, seed_offers
 
-from models import CareRequest, Event, Offer
+from models import CareRequest, Event, Message, Offer, WebhookReceipt
 
 
 def nurse(slot: int, replies: list[tuple[str, str]], barrier, base_url: str, port: int, token: str, out) -> None:
@@ -42,8 +45,8 @@ def nurse(slot: int, replies: list[tuple[str, str]], barrier, base_url: str, por
             {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
         )
         response = conn.getresponse()
-        text = response.read().decode()
-        answers.append((r, response.status, "est pour vous" in text, "pourvue" in text))
+        response.read()
+        answers.append((r, response.status))
     out.put(answers)
 
 
@@ -54,12 +57,15 @@ def main() -> None:
     args = parser.parse_args()
     k = args.nurses_per_request
 
-    with Stack("races") as stack:
+    with Stack("races", telephony="twilio") as stack:
         seed_offers(stack, args.requests, per_request=k)
+        stack.start_standin()
         stack.start_web()
+        for _ in range(4):
+            stack.start_worker()
         say(
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.requests} requests x {k} nurses "
-            f"saying OUI at once from {k} processes; gunicorn -w 4 --threads 4, PostgreSQL"
+            f"saying OUI at once from {k} processes; gunicorn -w 4 --threads 4, 4 sio workers, PostgreSQL"
         )
         ctx = multiprocessing.get_context("fork")
         barrier, out = ctx.Barrier(k), ctx.Queue()
@@ -80,7 +86,22 @@ def main() -> None:
             p.join()
         elapsed = time.monotonic() - started
 
+        def unhandled() -> int:
+            with stack.sessionmaker() as session:
+                return session.scalar(
+                    select(func.count()).select_from(WebhookReceipt).where(WebhookReceipt.handled_at.is_(None))
+                )
+
+        deadline = time.monotonic() + 300
+        while unhandled() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        handled_s = time.monotonic() - started
+
         with stack.sessionmaker() as session:
+            told = Counter()
+            for body in session.scalars(select(Message.body).where(Message.kind == "reply")):
+                reference = re.search(r"demande (\d{6})", body)
+                told[(reference and reference.group(1), "est pour vous" in body, "déjà pourvue" in body)] += 1
             accepted = Counter(
                 r for (r,) in session.execute(select(Offer.request_id).where(Offer.status == "accepted"))
             )
@@ -93,18 +114,21 @@ def main() -> None:
                 .where(Offer.nurse_id != CareRequest.accepted_nurse_id)
             )
 
-    winners = Counter(r for r, _, won, _ in answers if won)
-    http_codes = Counter(status for _, status, _, _ in answers)
+    winners = Counter(ref for (ref, won, _), n in told.items() for _ in range(n) if won)
+    http_codes = Counter(status for _, status in answers)
     doubles = sum(1 for n in accepted.values() if n > 1) + sum(1 for n in events.values() if n > 1) + mismatched
     say("")
-    say(f"{len(answers)} replies in {elapsed:.1f} s, HTTP {dict(http_codes)}; request statuses {dict(statuses)}")
+    say(
+        f"{len(answers)} replies posted in {elapsed:.1f} s, HTTP {dict(http_codes)}; all handled after "
+        f"{handled_s:.1f} s; request statuses {dict(statuses)}"
+    )
     say(
         f"requests with exactly one accepted offer: {sum(1 for n in accepted.values() if n == 1)}/{args.requests}; "
         f"with one 'accepted' event: {sum(1 for n in events.values() if n == 1)}; winners told: "
         f"{sum(1 for n in winners.values() if n == 1)}; others told 'pourvue': "
-        f"{sum(1 for _, _, won, late in answers if late and not won)}"
+        f"{sum(n for (_, won, late), n in told.items() if late and not won)}"
     )
-    met = doubles == 0 and len(accepted) == args.requests
+    met = doubles == 0 and len(accepted) == args.requests and all(n == 1 for n in winners.values())
     say(f"double assignments: {doubles} (target 0): {'MET' if met else 'MISSED'}")
 
 
