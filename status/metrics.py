@@ -25,7 +25,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.vocab import REQUEST_STATUSES
-from models import CareRequest, Message, Offer
+from models import CareRequest, Message, Offer, WebhookReceipt
 from workers.queue import get_queue
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ class DatabaseCollector:
             select(func.count()).where(Message.direction == "out", Message.status.in_(("queued", "sending")))
         )
         yield GaugeMetricFamily("sio_outbox_texts", "Texts written but not yet handed to the provider.", value=queued)
+        unhandled = session.scalar(select(func.count()).where(WebhookReceipt.handled_at.is_(None)))
+        yield GaugeMetricFamily(
+            "sio_inbox_events", "Texts in and delivery statuses received but not yet handled by a job.", value=unhandled
+        )
 
     def _first_yes(self, session) -> Metric:
         start = func.coalesce(CareRequest.dispatch_started_at, CareRequest.created_at)

@@ -33,6 +33,7 @@ def test_metrics_follow_a_dispatch(client, session, settings):
     assert queued[("sio_requests", (("status", "open"),))] == 2
     assert queued[("sio_queue_depth", ())] == 2  # one job per request sends its wave's three texts
     assert queued[("sio_outbox_texts", ())] == 6
+    assert queued[("sio_inbox_events", ())] == 0
 
     scenario.work(settings)
     request = scenario.request_by_ref(session, created.json["reference"])
@@ -45,6 +46,7 @@ def test_metrics_follow_a_dispatch(client, session, settings):
         m for m in scenario.texts_to(session, other_offer.nurse.phone, kind="offer") if m.offer_id == other_offer.id
     ]
     assert scenario.status_callback(client, text[0], "undelivered", "30003").status_code == 200
+    assert scrape(client)[("sio_inbox_events", ())] == 3  # two texts in, one delivery status: not handled yet
     scenario.work(settings)
 
     after = scrape(client)
