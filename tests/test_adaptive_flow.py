@@ -12,7 +12,7 @@ from sqlalchemy import select
 from dispatch.config import load_settings
 from dispatch.tokens import issue_token
 from models import CareRequest, Event, Nurse, Offer
-from tests.helpers import make_nurse, make_requester, run_jobs, sms
+from tests.helpers import make_nurse, make_request_row, make_requester, run_jobs, sms
 
 SAINT_CHAMOND = "42207"
 
@@ -27,17 +27,7 @@ def env(env):
 
 
 def past_offer(session, nurse, at, status, answered_after_s):
-    request = CareRequest(
-        reference=f"8{session.query(CareRequest).count():05d}",
-        channel="api",
-        insee=SAINT_CHAMOND,
-        postcode="42400",
-        care_type="pansement",
-        status="confirmed",
-        created_at=at,
-    )
-    session.add(request)
-    session.flush()
+    request = make_request_row(session, SAINT_CHAMOND, "42400", at, "confirmed")
     answered = at + timedelta(seconds=answered_after_s)
     session.add(
         Offer(

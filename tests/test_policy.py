@@ -17,7 +17,7 @@ from dispatch.matching import Candidate
 from dispatch.requests import NewRequest, create_request
 from dispatch.waves import advance
 from models import CareRequest, Event, Offer
-from tests.helpers import make_nurse
+from tests.helpers import make_nurse, make_request_row
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTBRISON = "42147"
@@ -74,18 +74,7 @@ def test_rank_keeps_distance_steps_and_fairness():
 
 
 def _request(session, insee=MONTBRISON, at=None, status="open") -> CareRequest:
-    request = CareRequest(
-        reference=f"9{session.query(CareRequest).count():05d}",
-        channel="api",
-        insee=insee,
-        postcode="42600",
-        care_type="pansement",
-        status=status,
-        created_at=at or NOW,
-    )
-    session.add(request)
-    session.flush()
-    return request
+    return make_request_row(session, insee, "42600", at or NOW, status)
 
 
 def _offer(session, request, nurse, status, sent_at, answered_after_s=None) -> Offer:
