@@ -50,7 +50,7 @@ class Settings:
     confirm_retry_s: int
     voice: str
     radius_km: tuple[int, ...]
-    dispatch_policy: str = "fixed"
+    dispatch_policy: str = "adaptive"
     extra: dict = field(default_factory=dict, compare=False)
 
     def with_overrides(self, **changes) -> Settings:
@@ -144,7 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.get("REDIS_URL") or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"REDIS_URL={redis_url!r}: expected redis://host:port/db")
-    policy = (env.get("DISPATCH_POLICY") or "fixed").strip().lower()
+    policy = (env.get("DISPATCH_POLICY") or "adaptive").strip().lower()
     if policy not in ("fixed", "adaptive"):
         raise ConfigError(f"DISPATCH_POLICY={policy!r}: expected 'fixed' or 'adaptive'")
 

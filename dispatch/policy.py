@@ -1,145 +1,92 @@
-"""The adaptive wave policy (issue 7): ask the nurses most likely to say yes soon, and just enough of them.
+"""The adaptive wave policy (issue 7): ask the nurses most likely to say yes *soon*, and just enough of them.
 
-Used by ``dispatch.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive``. Four steps, all
-pure functions but the one read of the offers table:
+Used by ``dispatch.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive`` (the default):
 
-1. :func:`load_history` — one grouped SQL query over the candidates' offers of the last
-   ``HISTORY`` days: per nurse and hour of the day, how many offers she had and how many she
-   said yes to within a wave's wait. An offer she answered (yes or no), or left unanswered for a
-   whole wait, is one trial; an offer closed under her (someone else said yes first, the
-   request was cancelled) before the wait was over counts as the fraction of the wait she had.
-2. :func:`estimate` — her chance of a yes within the wait in the current hour band, smoothed
-   for newcomers by empirical Bayes on three levels: the candidates' pooled rate per band
-   (pulled toward a fixed prior when the pool has little history), her own overall ratio to
-   that pooled rate (a newcomer's ratio is 1), and her own rate in this band (pulled toward
-   the pooled band rate times her ratio). A nurse with no history gets the pool's rate.
-3. :func:`rank` — the fairness rule kept: candidates stay grouped by distance step (declared
-   zone first, then each ``DISPATCH_RADIUS_KM`` ring, as in ``rank_candidates``); within a step
-   they are ordered by ``p × 2^(-extra_accepted / ACCEPTED_HALF) × 2^(-offers_24h / OFFERS_HALF)``:
-   every ``ACCEPTED_HALF`` patients she accepted in the last 30 days beyond the least-loaded
-   candidate halves her priority, and so does every ``OFFERS_HALF`` offers texted to her in the
-   last 24 hours; ties go to the fixed rule's order (longest since her last offer, then id).
-4. :func:`wave_size` — the shortest prefix of that order whose chance of at least one yes
-   within the wait, ``1 - Π(1 - p_i)``, reaches ``TARGET`` (capped at ``MAX_WAVE``, at least one
-   nurse). Nurses of earlier waves who are still silent may yet say yes (an offer stays open):
-   each counts for ``p × g^(waits since her text)``, where ``g``, the yeses in a text's second
-   wait per yes in its first, is pooled from the same history.
+1. Candidates: every nurse of the request's declared zone (``rank_candidates`` without radius, so
+   that the best of a large town are seen, not only the first few in the fixed rule's order); the
+   ``DISPATCH_RADIUS_KM`` rings are read only when the zone alone cannot reach the target.
+2. ``dispatch.history`` reads their offers (one query) and ``dispatch.estimates`` turns them into
+   each nurse's chance of a yes *within a given time*: how often she answers, how fast, how often
+   yes. The time to the first yes is about speed: a nurse who answers in two minutes is worth
+   more to a fresh request than one who says yes as often but an hour later.
+3. :func:`rank`: nearest distance step first (the declared zone, then each ring, as the fixed
+   rule); within a step by that chance, halved for every ``ACCEPTED_HALF`` patients she accepted
+   in 30 days beyond the least-loaded candidate and for every ``OFFERS_HALF`` offers texted to her
+   in the last 24 hours (the fairness rule, softened into a weight); ties in the fixed rule's order.
+4. :func:`wave_size`: the shortest prefix whose chance of at least one yes within the horizon
+   reaches ``TARGET``, counting the nurses of earlier waves still silent (an offer stays open).
+   The horizon is ``HORIZON_S`` for the request's first wave (after the usual nurse's), where
+   speed is bought, and ``DISPATCH_WAVE_WAIT_S`` for later ones: a request that got no yes from
+   its likeliest nurses goes on at the usual pace instead of texting the whole zone.
+5. :func:`choose_wait`: the wave waits until, by the estimates, a yes should have come (its
+   chance reaches ``TARGET``), never less than ``MIN_WAIT_S`` nor more than ``DISPATCH_WAVE_WAIT_S``.
+
+A wave costs about twice its size: the offers, then a "pourvue" notice to every nurse still
+silent when someone says yes. That is why waves stop at the target instead of texting everyone.
+
+A new deployment has no history, and the estimates would be the priors' alone: while the
+candidates have fewer than ``MIN_ANSWERS`` answers each on average, :func:`adaptive_wave`
+returns None and the fixed waves run, until the offers table has taught the policy something.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
+from dispatch.estimates import Model, fit
+from dispatch.history import History, load_history
 from dispatch.matching import Candidate, rank_candidates
-from models import CareRequest, Offer, is_postgres
-from models.base import UTCDateTime
+from models import CareRequest, Offer
 
-# Local hour bands a nurse's day splits into: before her morning round ends, late morning,
-# lunch, afternoon, evening round. Several hours per band so that a few weeks give data.
-BANDS: tuple[tuple[int, int], ...] = ((0, 9), (9, 12), (12, 14), (14, 17), (17, 24))
-HISTORY = timedelta(days=60)
-RECENT = timedelta(hours=24)
-TARGET = 0.8  # chance of at least one yes within the wave's wait
+HORIZON_S = 180  # the first wave is sized on the chance of a yes within this
+TARGET = 0.65  # chance of at least one yes within the horizon that a wave aims at
 MAX_WAVE = 25  # never more texts in one wave, however unlikely a yes
-POOL = 60  # candidates considered for one wave (nearest steps first)
-ACCEPTED_HALF = 2.0
-OFFERS_HALF = 4.0
-MAX_P = 0.99
+MIN_WAIT_S = 60
+WAIT_STEP_S = 30
+ZONE_POOL = 1000  # declared-zone candidates considered (a large town's whole list)
+RING_POOL = 60  # radius candidates added when the zone falls short
+MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
+ACCEPTED_HALF = 4.0
+OFFERS_HALF = 8.0
 
 
 @dataclass(frozen=True)
-class Tally:
-    """Offers (weighted by the share of a wait she had to answer) and yeses within the wait."""
-
-    trials: float = 0.0
-    yes: float = 0.0
-    late: float = 0.0  # yeses in the second wait after the text (between one and two waits)
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(self.trials + other.trials, self.yes + other.yes, self.late + other.late)
+class Plan:
+    nurse_ids: list[int]
+    wait_s: int
 
 
 @dataclass(frozen=True)
-class History:
-    tallies: dict[int, dict[int, Tally]]  # nurse id → band index → tally
-    recent_offers: dict[int, int]  # nurse id → offers texted in the last 24 hours
+class Outlook:
+    """The fitted estimates applied to one request at one moment."""
 
+    model: Model
+    history: History
+    hour: int  # local hour now
+    silent: list[tuple[int, int, float]]  # nurses texted earlier and silent: id, local hour texted, seconds since
 
-@dataclass(frozen=True)
-class Smoothing:
-    """Prior strengths, in pseudo-offers (pseudo-yeses for ``nurse_yes``)."""
+    def _load(self, nurse_id: int) -> float:
+        return self.model.load_factor ** self.history.accepted_today.get(nurse_id, 0)
 
-    prior_p: float = 0.15  # a yes within the wait, before any history at all
-    prior_trials: float = 10.0  # weight of ``prior_p`` against the pool's own history
-    band_trials: float = 20.0  # pulls the pool's rate in a band toward its overall rate
-    nurse_yes: float = 1.0  # pulls her ratio to the pool toward 1
-    nurse_band_trials: float = 3.0  # pulls her rate in a band toward pool band rate × her ratio
-    late_share: float = 0.3  # yeses in a text's second wait per yes in its first, before any history
-    late_yes: float = 10.0  # weight of ``late_share`` against the pool's yeses
+    def fresh(self, nurse_id: int, within_s: float) -> float:
+        """Her chance of a yes within ``within_s`` if texted now."""
+        estimate = self.model.estimate(nurse_id, self.hour)
+        return estimate.chance(within_s, self.model.sigma, self._load(nurse_id))
 
-
-def band_of(hour: int) -> int:
-    """The index in ``BANDS`` of a local hour (0-23)."""
-    for index, (start, end) in enumerate(BANDS):
-        if start <= hour < end:
-            return index
-    raise ValueError(f"hour {hour} out of range")
-
-
-def pooled_rates(tallies: dict[int, dict[int, Tally]], smoothing: Smoothing = Smoothing()) -> dict[int, float]:
-    """The pool's chance of a yes within the wait, per band (every band present)."""
-    by_band = {b: Tally() for b in range(len(BANDS))}
-    for bands in tallies.values():
-        for band, tally in bands.items():
-            by_band[band] = by_band[band] + tally
-    total = sum(by_band.values(), Tally())
-    overall = (total.yes + smoothing.prior_trials * smoothing.prior_p) / (total.trials + smoothing.prior_trials)
-    return {
-        band: (t.yes + smoothing.band_trials * overall) / (t.trials + smoothing.band_trials)
-        for band, t in by_band.items()
-    }
-
-
-def estimate(
-    tallies: dict[int, dict[int, Tally]], nurse_ids: list[int], band: int, smoothing: Smoothing = Smoothing()
-) -> dict[int, float]:
-    """Each nurse's chance of a yes within the wait when texted in ``band`` (see the module doc)."""
-    pool = pooled_rates(tallies, smoothing)
-    result: dict[int, float] = {}
-    for nurse_id in nurse_ids:
-        bands = tallies.get(nurse_id, {})
-        yes = sum(t.yes for t in bands.values())
-        expected = sum(t.trials * pool[b] for b, t in bands.items())
-        ratio = (yes + smoothing.nurse_yes) / (expected + smoothing.nurse_yes)
-        base = min(MAX_P, pool[band] * ratio)
-        own = bands.get(band, Tally())
-        k = smoothing.nurse_band_trials
-        result[nurse_id] = min(MAX_P, (own.yes + k * base) / (own.trials + k))
-    return result
-
-
-def late_share(tallies: dict[int, dict[int, Tally]], smoothing: Smoothing = Smoothing()) -> float:
-    """Yeses in the second wait after a text per yes in the first, pooled and smoothed.
-
-    Offers closed by someone else's yes before two waits hide their late yeses, so this leans
-    low: a silent nurse's chance is undercounted and the next wave errs on the larger side.
-    """
-    total = Tally()
-    for bands in tallies.values():
-        total = sum(bands.values(), total)
-    k = smoothing.late_yes
-    return (total.late + k * smoothing.late_share) / (total.yes + k)
-
-
-def silent_chance(p: float, waited_s: float, wait_s: int, share: float) -> float:
-    """The chance that a nurse texted ``waited_s`` ago and still silent says yes within the next wait."""
-    return p * share ** max(1.0, waited_s / max(wait_s, 1))
+    def already(self, within_s: float) -> float:
+        """The chance that one of the silent nurses says yes within the next ``within_s``."""
+        return chance_of_a_yes(
+            [
+                self.model.estimate(n, hour).chance_after(waited, within_s, self.model.sigma, self._load(n))
+                for n, hour, waited in self.silent
+            ]
+        )
 
 
 def chance_of_a_yes(ps: list[float]) -> float:
@@ -151,9 +98,9 @@ def chance_of_a_yes(ps: list[float]) -> float:
 
 
 def wave_size(ps: list[float], target: float = TARGET, cap: int = MAX_WAVE, already: float = 0.0) -> int:
-    """How many of these nurses (in order) to text so that a yes within the wait reaches ``target``.
+    """How many of these nurses (in order) to text so that a yes within the horizon reaches ``target``.
 
-    ``already`` is the chance that a nurse texted before, still silent, says yes within the wait.
+    ``already`` is the chance that a nurse texted before, still silent, says yes within the horizon.
     """
     miss = 1.0 - already
     if 1.0 - miss >= target:
@@ -163,6 +110,18 @@ def wave_size(ps: list[float], target: float = TARGET, cap: int = MAX_WAVE, alre
         if 1.0 - miss >= target or count >= cap:
             return count
     return len(ps)
+
+
+def choose_wait(chance_within: Callable[[float], float], target: float, longest: int) -> int:
+    """The first multiple of ``WAIT_STEP_S`` from ``MIN_WAIT_S`` where ``chance_within`` reaches ``target``.
+
+    ``longest`` when it never does before: a wave that cannot reach the target soon (a small
+    zone, everyone on her rounds) is given the time its nurses need rather than followed at once.
+    """
+    for wait in range(min(MIN_WAIT_S, longest), longest, WAIT_STEP_S):
+        if chance_within(wait) >= target:
+            return wait
+    return longest
 
 
 def step_of(distance_km: float, radius_steps: tuple[int, ...]) -> int:
@@ -198,100 +157,76 @@ def rank(
     )
 
 
-def _seconds(session: Session, start, end):
-    if is_postgres(session):
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+@dataclass(frozen=True)
+class _Proposal:
+    ordered: list[Candidate]
+    size: int
+    outlook: Outlook
+    enough: bool  # the target is reached, or the wave is as large as allowed
 
 
-def load_history(session: Session, nurse_ids: list[int], now: datetime, wait_s: int, tz: ZoneInfo) -> History:
-    """Per nurse and local hour band, her offers and yeses within ``wait_s`` (one query; see module doc).
-
-    The hour is grouped in UTC by SQL and moved to local time with today's offset: across a
-    daylight-saving change, offers of the other season land one hour off, inside wide bands.
-    """
-    if not nurse_ids:
-        return History({}, {})
-    wait = float(max(wait_s, 1))
-    at_now = literal(now, UTCDateTime())
-    closed_under_her = case(
-        (Offer.status == "taken", CareRequest.accepted_at), (Offer.status == "withdrawn", CareRequest.closed_at)
-    )
-    exposure = _seconds(session, Offer.sent_at, func.coalesce(Offer.answered_at, closed_under_her, at_now))
-    trial = case((Offer.answered_at.is_not(None), 1.0), (exposure >= wait, 1.0), else_=exposure / wait)
-    # "taken" with an answer time is a yes that came after someone else's: still her yes.
-    yes = case(
-        (
-            and_(
-                Offer.status.in_(("accepted", "taken")),
-                Offer.answered_at.is_not(None),
-                _seconds(session, Offer.sent_at, Offer.answered_at) <= wait,
-            ),
-            1.0,
-        ),
-        else_=0.0,
-    )
-    late = case(
-        (
-            and_(
-                Offer.status.in_(("accepted", "taken")),
-                Offer.answered_at.is_not(None),
-                _seconds(session, Offer.sent_at, Offer.answered_at) > wait,
-                _seconds(session, Offer.sent_at, Offer.answered_at) <= 2 * wait,
-            ),
-            1.0,
-        ),
-        else_=0.0,
-    )
-    recent = case((Offer.sent_at >= now - RECENT, 1), else_=0)
-    hour = func.extract("hour", Offer.sent_at)
-    rows = session.execute(
-        select(Offer.nurse_id, hour, func.sum(trial), func.sum(yes), func.sum(late), func.sum(recent))
-        .join(CareRequest, CareRequest.id == Offer.request_id)
-        .where(
-            Offer.nurse_id.in_(nurse_ids),
-            Offer.created_at >= now - HISTORY,
-            Offer.sent_at.is_not(None),
-            Offer.status != "failed",
-        )
-        .group_by(Offer.nurse_id, hour)
-    ).all()
-    offset_h = now.astimezone(tz).utcoffset().total_seconds() / 3600.0
-    tallies: dict[int, dict[int, Tally]] = {}
-    recent_offers: dict[int, int] = {}
-    for nurse_id, utc_hour, trials, yeses, lates, recents in rows:
-        band = band_of(int(int(utc_hour) + offset_h) % 24)
-        bands = tallies.setdefault(nurse_id, {})
-        bands[band] = bands.get(band, Tally()) + Tally(float(trials or 0), float(yeses or 0), float(lates or 0))
-        recent_offers[nurse_id] = recent_offers.get(nurse_id, 0) + int(recents or 0)
-    return History(tallies, recent_offers)
+def _propose(
+    settings: Settings,
+    session: Session,
+    request: CareRequest,
+    pool: list[Candidate],
+    silent: list[tuple[int, int, float]],
+    now: datetime,
+    horizon: int,
+) -> _Proposal | None:
+    """Rank ``pool`` and size the wave; None when the candidates' history is too thin."""
+    tz = settings.timezone
+    ids = [c.nurse_id for c in pool]
+    history = load_history(session, ids + [n for n, _, _ in silent], now, tz, request_id=request.id)
+    model = fit(history.records)
+    if model.answers < MIN_ANSWERS * max(len(ids), 1):
+        return None
+    outlook = Outlook(model, history, now.astimezone(tz).hour, silent)
+    ps = {n: outlook.fresh(n, horizon) for n in ids}
+    already = outlook.already(horizon)
+    ordered = rank(pool, ps, history.recent_offers, settings.radius_km)
+    ranked = [ps[c.nurse_id] for c in ordered]
+    size = wave_size(ranked, TARGET, already=already)
+    enough = size < len(ordered) or size >= MAX_WAVE or chance_of_a_yes([already, *ranked]) >= TARGET
+    return _Proposal(ordered, size, outlook, bool(ordered) and enough)
 
 
 def adaptive_wave(
-    session: Session,
-    settings: Settings,
-    request: CareRequest,
-    now: datetime,
-    local_moment: datetime,
-    *,
-    target: float | None = None,
-) -> list[int]:
-    """The nurse ids of the request's next wave under the adaptive policy (empty: nobody left)."""
-    pool = rank_candidates(session, request, now, local_moment, limit=POOL, radius_steps=settings.radius_km)
-    if not pool:
-        return []
-    silent = session.execute(
-        select(Offer.nurse_id, Offer.sent_at).where(
-            Offer.request_id == request.id, Offer.status.in_(("sent", "delivered")), Offer.sent_at.is_not(None)
-        )
+    session: Session, settings: Settings, request: CareRequest, now: datetime, local_moment: datetime
+) -> Plan | None:
+    """The request's next wave and its wait; None while history is too thin (the fixed waves run)."""
+    tz = settings.timezone
+    offered = session.execute(
+        select(Offer.nurse_id, Offer.sent_at, Offer.status).where(Offer.request_id == request.id)
     ).all()
-    ids = [c.nurse_id for c in pool]
-    history = load_history(session, ids + [n for n, _ in silent], now, settings.wave_wait_s, settings.timezone)
-    ps = estimate(history.tallies, ids + [n for n, _ in silent], band_of(now.astimezone(settings.timezone).hour))
-    share = late_share(history.tallies)
-    already = chance_of_a_yes(
-        [silent_chance(ps[n], (now - sent).total_seconds(), settings.wave_wait_s, share) for n, sent in silent]
+    silent = [
+        (o.nurse_id, o.sent_at.astimezone(tz).hour, (now - o.sent_at).total_seconds())
+        for o in offered
+        if o.status in ("sent", "delivered") and o.sent_at is not None
+    ]
+    # The request's first wave (after the usual nurse's) buys speed; later ones go at the usual pace.
+    horizon = HORIZON_S if all(o.nurse_id == request.usual_nurse_id for o in offered) else settings.wave_wait_s
+    pool = rank_candidates(session, request, now, local_moment, limit=ZONE_POOL, radius_steps=(0,))
+    proposal = _propose(settings, session, request, pool, silent, now, horizon) if pool else None
+    if pool and proposal is None:
+        return None
+    if (proposal is None or not proposal.enough) and max(settings.radius_km, default=0) > 0:
+        pool = rank_candidates(
+            session, request, now, local_moment, limit=len(pool) + RING_POOL, radius_steps=settings.radius_km
+        )
+        proposal = _propose(settings, session, request, pool, silent, now, horizon) if pool else proposal
+        if pool and proposal is None:
+            return None
+    if proposal is None:
+        return Plan([], settings.wave_wait_s)  # nobody left: the request becomes unfilled
+    chosen = [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]]
+    if proposal.size == 0:
+        # The silent nurses carry the target already; a wave needs someone: the likeliest, at leisure.
+        return Plan(chosen, settings.wave_wait_s)
+    outlook = proposal.outlook
+    wait = choose_wait(
+        lambda t: chance_of_a_yes([outlook.already(t), *(outlook.fresh(n, t) for n in chosen)]),
+        TARGET,
+        settings.wave_wait_s,
     )
-    ordered = rank(pool, ps, history.recent_offers, settings.radius_km)
-    size = wave_size([ps[c.nurse_id] for c in ordered], TARGET if target is None else target, already=already)
-    return [c.nurse_id for c in ordered[: max(1, size)]]
+    return Plan(chosen, wait)

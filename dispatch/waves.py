@@ -57,7 +57,10 @@ def plan_next_wave(session: Session, settings: Settings, request: CareRequest, n
     if settings.dispatch_policy == "adaptive":
         from dispatch.policy import adaptive_wave
 
-        return WavePlan(adaptive_wave(session, settings, request, now, moment), settings.wave_wait_s)
+        adaptive = adaptive_wave(session, settings, request, now, moment)
+        if adaptive is not None:
+            return WavePlan(adaptive.nurse_ids, adaptive.wait_s)
+        # Too little history to estimate anyone: the fixed waves below, until there is.
     index = request.wave - (1 if _usual_wave_sent(session, request) else 0)
     size = settings.wave_sizes[min(index, len(settings.wave_sizes) - 1)]
     candidates = rank_candidates(session, request, now, moment, limit=size, radius_steps=settings.radius_km)

@@ -85,6 +85,11 @@ def env(database_url, redis_url, tmp_path) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": "",
         "PUBLIC_BASE_URL": "http://sio.test",
         "NURSE_TEXTING_HOURS": "",
+        # The default policy is adaptive, but it runs the fixed waves anyway until the offers
+        # table holds history (a fresh test database has none). The tests of waves, fairness
+        # order and wave sizes are about the fixed rule: they ask for it, and do not depend on
+        # how little history a test happens to write. tests/test_adaptive_flow.py runs the default.
+        "DISPATCH_POLICY": "fixed",
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twilio.request_validator import RequestValidator
 
 from dispatch.phones import normalize_phone
-from models import Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
+from models import CareRequest, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
 
 
 def sign(settings, path: str, data: dict) -> str:
@@ -28,6 +28,22 @@ def make_nurse(
     session.add(nurse)
     session.flush()
     return nurse
+
+
+def make_request_row(session, insee: str, postcode: str, at, status: str = "open") -> CareRequest:
+    """A bare request written straight to the table (no dispatch): history for the policy tests."""
+    request = CareRequest(
+        reference=f"9{session.query(CareRequest).count():05d}",
+        channel="api",
+        insee=insee,
+        postcode=postcode,
+        care_type="pansement",
+        status=status,
+        created_at=at,
+    )
+    session.add(request)
+    session.flush()
+    return request
 
 
 def make_requester(

@@ -53,7 +53,7 @@ def test_defaults_of_every_variable(tmp_path):
     assert s.confirm_retry_s == 300
     assert s.voice == "Polly.Lea"
     assert s.radius_km == (0, 10, 20)
-    assert s.dispatch_policy == "fixed"
+    assert s.dispatch_policy == "adaptive"
 
 
 def test_every_variable_is_read(tmp_path):
@@ -80,7 +80,7 @@ def test_every_variable_is_read(tmp_path):
         CONFIRM_RETRY_S="45",
         SIO_VOICE="Polly.Celine",
         DISPATCH_RADIUS_KM="0,5",
-        DISPATCH_POLICY="Adaptive",
+        DISPATCH_POLICY="Fixed",
     )
     assert s.database_url == "postgresql+psycopg://u@db/sio"
     assert s.redis_url == "redis://cache:6379/2"
@@ -99,7 +99,7 @@ def test_every_variable_is_read(tmp_path):
     assert (s.wave_sizes, s.wave_wait_s, s.give_up_s, s.confirm_retry_s) == ((2, 4), 30, 900, 45)
     assert s.voice == "Polly.Celine"
     assert s.radius_km == (0, 5)
-    assert s.dispatch_policy == "adaptive"
+    assert s.dispatch_policy == "fixed"  # not the default
 
 
 def test_simulator_can_be_forced_with_credentials(tmp_path):

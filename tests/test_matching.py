@@ -19,7 +19,13 @@ SAINT_CHAMOND, LORETTE, GRAND_CROIX, FIRMINY = "42207", "42123", "42103", "42095
 
 
 def settings(tmp_path, **env):
-    base = {"SECRET_KEY": "x", "SIO_INSTANCE_PATH": str(tmp_path), "DISPATCH_WAVE_SIZES": "2,3"}
+    # The fixed rule's order and sizes are under test here, not the (default) adaptive policy.
+    base = {
+        "SECRET_KEY": "x",
+        "SIO_INSTANCE_PATH": str(tmp_path),
+        "DISPATCH_WAVE_SIZES": "2,3",
+        "DISPATCH_POLICY": "fixed",
+    }
     return load_settings({**base, **env})
 
 

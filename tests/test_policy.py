@@ -1,61 +1,28 @@
-"""The adaptive wave policy: estimates, sizing and ranking by hand-computable numbers, its one
-SQL read of the offers table, and DISPATCH_POLICY=adaptive through ``dispatch.waves``."""
+"""The adaptive wave policy: sizing, waits and ranking by hand-computable numbers, its one SQL
+read of the offers table, and DISPATCH_POLICY=adaptive through ``dispatch.waves``."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from dispatch import policy
+from dispatch import geo, history, policy
 from dispatch.config import load_settings
+from dispatch.estimates import Record
 from dispatch.matching import Candidate
-from dispatch.policy import Smoothing, Tally
 from dispatch.requests import NewRequest, create_request
-from models import CareRequest, Offer
-from tests.helpers import make_nurse
+from dispatch.waves import advance
+from models import CareRequest, Event, Offer
+from tests.helpers import make_nurse, make_request_row
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTBRISON = "42147"
-SMOOTH = Smoothing(prior_p=0.2, prior_trials=10, band_trials=10, nurse_yes=1, nurse_band_trials=2)
-# Nurse 1 said yes to 4 of 10 offers in the late morning (band 1); nurse 2 to none of 10 early (band 0).
-TALLIES = {1: {1: Tally(10, 4)}, 2: {0: Tally(10, 0)}}
-
-
-def test_bands_cover_the_day():
-    assert [policy.band_of(h) for h in (0, 8, 9, 11, 12, 13, 14, 16, 17, 23)] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
-    with pytest.raises(ValueError):
-        policy.band_of(24)
-
-
-def test_pooled_rates_shrink_toward_the_overall_rate():
-    rates = policy.pooled_rates(TALLIES, SMOOTH)
-    # overall (4 + 10*0.2) / (20 + 10) = 0.2; band 1: (4 + 10*0.2) / (10 + 10); band 0: (0 + 2) / 20.
-    assert rates[1] == pytest.approx(0.3)
-    assert rates[0] == pytest.approx(0.1)
-    assert rates[2] == rates[3] == rates[4] == pytest.approx(0.2)
-
-
-def test_pooled_rates_without_history_are_the_prior():
-    assert policy.pooled_rates({}, SMOOTH) == pytest.approx({b: 0.2 for b in range(5)})
-
-
-def test_estimate_by_nurse_and_band():
-    p = policy.estimate(TALLIES, [1, 2, 3], band=1, smoothing=SMOOTH)
-    # Nurse 1: 4 yes where the pool expects 10*0.3 = 3: ratio (4+1)/(3+1) = 1.25, so her prior
-    # in band 1 is 0.3*1.25 = 0.375, and with her own 4/10 there: (4 + 2*0.375) / (10 + 2).
-    assert p[1] == pytest.approx(4.75 / 12)
-    # Nurse 2: 0 yes where 10*0.1 = 1 was expected: ratio 1/2; no offer in band 1: 0.3 * 0.5.
-    assert p[2] == pytest.approx(0.15)
-    # A newcomer gets the pool's rate for the band.
-    assert p[3] == pytest.approx(0.3)
-
-
-def test_estimate_never_reaches_certainty():
-    p = policy.estimate({1: {1: Tally(500, 500)}}, [1], band=1)
-    assert p[1] <= policy.MAX_P
+# 10:00 in Paris (summer time).
+NOW = datetime(2024, 6, 11, 8, 0, tzinfo=UTC)
 
 
 def test_chance_of_a_yes_and_wave_size():
@@ -71,12 +38,14 @@ def test_chance_of_a_yes_and_wave_size():
 def test_silent_nurses_of_earlier_waves_count_toward_the_target():
     assert policy.wave_size([0.5, 0.5, 0.5], 0.8, already=0.5) == 2  # 1 - 0.5 * 0.5 * 0.5
     assert policy.wave_size([0.5], 0.8, already=0.8) == 0
-    # g: (1 late yes + 10 * 0.3) / (4 yeses + 10).
-    tallies = {1: {1: Tally(10, 3, 1)}, 2: {3: Tally(5, 1, 0)}}
-    assert policy.late_share(tallies, Smoothing(late_share=0.3, late_yes=10)) == pytest.approx(4 / 14)
-    assert policy.silent_chance(0.4, 600, 600, 0.5) == pytest.approx(0.2)
-    assert policy.silent_chance(0.4, 1200, 600, 0.5) == pytest.approx(0.1)
-    assert policy.silent_chance(0.4, 30, 600, 0.5) == pytest.approx(0.2)  # never more than after one wait
+
+
+def test_the_wait_lasts_until_a_yes_should_have_come():
+    # A chance growing by 0.1 a minute reaches 0.65 at 6.5 minutes: the first 30-second step there.
+    assert policy.choose_wait(lambda t: t / 600, 0.65, 600) == 390
+    assert policy.choose_wait(lambda t: 0.9, 0.65, 600) == policy.MIN_WAIT_S
+    assert policy.choose_wait(lambda t: 0.1, 0.65, 600) == 600  # never: the longest wait
+    assert policy.choose_wait(lambda t: 0.9, 0.65, 20) == 20  # DISPATCH_WAVE_WAIT_S below the minimum
 
 
 def test_step_of_follows_the_radius_steps():
@@ -91,40 +60,30 @@ def test_priority_halves_with_accepted_work_and_recent_offers():
 
 
 def test_rank_keeps_distance_steps_and_fairness():
-    near_busy = Candidate(1, 0.0, accepted_30d=2, last_offer_at=None)  # p 0.5, halved: 0.25
+    busy = int(policy.ACCEPTED_HALF)
+    near_busy = Candidate(1, 0.0, accepted_30d=busy, last_offer_at=None)  # p 0.5, halved: 0.25
     near_free = Candidate(2, 0.0, accepted_30d=0, last_offer_at=None)  # p 0.3
     near_same = Candidate(3, 0.0, accepted_30d=0, last_offer_at=None)  # p 0.3, after 2 (given order)
     far_eager = Candidate(4, 8.0, accepted_30d=0, last_offer_at=None)  # p 0.9 but 8 km away
     ps = {1: 0.5, 2: 0.3, 3: 0.3, 4: 0.9}
     ordered = policy.rank([far_eager, near_busy, near_free, near_same], ps, {}, (0, 10, 20))
     assert [c.nurse_id for c in ordered] == [2, 3, 1, 4]
-    # Four offers texted to nurse 2 in the last day halve her priority to 0.15, below nurse 1's 0.25.
-    ordered = policy.rank([near_busy, near_free, near_same], ps, {2: 4}, (0, 10, 20))
+    # OFFERS_HALF offers texted to nurse 2 in the last day halve her priority to 0.15, below nurse 1's 0.25.
+    ordered = policy.rank([near_busy, near_free, near_same], ps, {2: int(policy.OFFERS_HALF)}, (0, 10, 20))
     assert [c.nurse_id for c in ordered] == [3, 1, 2]
 
 
-def _request(session, insee=MONTBRISON, at=None) -> CareRequest:
-    request = CareRequest(
-        reference=f"9{session.query(CareRequest).count():05d}",
-        channel="api",
-        insee=insee,
-        postcode="42600",
-        care_type="pansement",
-        status="open",
-        created_at=at or NOW,
-    )
-    session.add(request)
-    session.flush()
-    return request
+def _request(session, insee=MONTBRISON, at=None, status="open") -> CareRequest:
+    return make_request_row(session, insee, "42600", at or NOW, status)
 
 
-def _offer(session, request, nurse, status, sent_at, answered_after_s=None, created_at=None) -> Offer:
+def _offer(session, request, nurse, status, sent_at, answered_after_s=None) -> Offer:
     offer = Offer(
         request_id=request.id,
         nurse_id=nurse.id,
         wave=1,
         status=status,
-        created_at=created_at or sent_at or NOW,
+        created_at=sent_at or NOW,
         sent_at=sent_at,
         answered_at=sent_at + timedelta(seconds=answered_after_s) if answered_after_s is not None else None,
     )
@@ -133,49 +92,49 @@ def _offer(session, request, nurse, status, sent_at, answered_after_s=None, crea
     return offer
 
 
-# 10:00 in Paris (summer time): band 1.
-NOW = datetime(2024, 6, 11, 8, 0, tzinfo=UTC)
-
-
-def test_load_history_weighs_each_offer_by_what_is_known(raw_session):
+def test_load_history_reads_each_offer_as_what_is_known(raw_session):
     s = raw_session
     ann = make_nurse(s, "Ann", "06 10 00 00 01", [MONTBRISON])
     bea = make_nurse(s, "Bea", "06 10 00 00 02", [MONTBRISON])
-    sent = NOW - timedelta(hours=1)  # 09:00 in Paris: band 1
-    # Ann: a yes after 2 minutes (1 trial, 1 yes); a yes after 15 minutes (1 trial, no yes within
-    # the 10-minute wait, a late one); a no (1 trial); an offer unanswered for 5 minutes (half a trial).
+    sent = NOW - timedelta(hours=1)  # 09:00 in Paris
+    # Ann: a yes after 2 minutes (her first patient today), a no after a minute, and an offer
+    # still unanswered after 5 minutes.
     _offer(s, _request(s), ann, "accepted", sent, 120)
-    _offer(s, _request(s), ann, "accepted", sent, 900)
-    _offer(s, _request(s), ann, "declined", sent, 60)
+    _offer(s, _request(s), ann, "declined", sent + timedelta(minutes=10), 60)
     _offer(s, _request(s), ann, "sent", NOW - timedelta(minutes=5))
-    # Bea: taken by someone else 150 s after it reached her (a quarter of a trial); a late yes
-    # 60 s in, after someone else's (a yes); a text that failed and one never sent (not counted);
-    # and one offer of last month (outside the last 24 hours, at 05:00 in Paris: band 0).
-    taken_request = _request(s)
-    taken_request.status, taken_request.accepted_at = "accepted", sent + timedelta(seconds=150)
-    _offer(s, taken_request, bea, "taken", sent)
+    # Bea: taken by someone else 150 s after it reached her; a late yes 60 s in, after someone
+    # else's; a text that failed and one never sent (not read); one offer of last month (05:00
+    # in Paris); one beyond the history window; one of the request being dispatched (left out).
+    taken = _request(s, status="accepted")
+    taken.accepted_at = sent + timedelta(seconds=150)
+    _offer(s, taken, bea, "taken", sent)
     _offer(s, _request(s), bea, "taken", sent, 60)
     _offer(s, _request(s), bea, "failed", None)
     _offer(s, _request(s), bea, "pending", None)
-    month_ago = NOW - timedelta(days=30, hours=5)
-    _offer(s, _request(s), bea, "declined", month_ago, 30)
-    # An old offer beyond the history window is ignored.
-    _offer(s, _request(s), bea, "accepted", NOW - policy.HISTORY - timedelta(days=1), 10)
+    _offer(s, _request(s), bea, "declined", NOW - timedelta(days=30, hours=5), 30)
+    _offer(s, _request(s), bea, "accepted", NOW - history.HISTORY - timedelta(days=1), 10)
+    current = _request(s)
+    _offer(s, current, bea, "sent", NOW - timedelta(minutes=2))
     s.flush()
 
-    history = policy.load_history(s, [ann.id, bea.id], NOW, 600, PARIS)
+    read = history.load_history(s, [ann.id, bea.id], NOW, PARIS, request_id=current.id)
 
-    assert history.tallies[ann.id][1].trials == pytest.approx(3.5)
-    assert history.tallies[ann.id][1].yes == pytest.approx(1)
-    assert history.tallies[ann.id][1].late == pytest.approx(1)  # the yes after 15 minutes
-    assert history.tallies[bea.id][1].trials == pytest.approx(1.25)
-    assert history.tallies[bea.id][1].yes == pytest.approx(1)
-    assert history.tallies[bea.id][0] == Tally(1.0, 0.0)
-    assert history.recent_offers == {ann.id: 4, bea.id: 2}
-    assert policy.load_history(s, [], NOW, 600, PARIS) == policy.History({}, {})
+    assert read.records[ann.id] == [
+        Record(hour=9, exposure_s=120, answered=True, yes=True, load=0),
+        Record(hour=9, exposure_s=60, answered=True, yes=False, load=1),  # after her yes of 09:02
+        Record(hour=9, exposure_s=300, answered=False, yes=False, load=1),
+    ]
+    assert read.records[bea.id] == [
+        Record(hour=5, exposure_s=30, answered=True, yes=False, load=0),
+        Record(hour=9, exposure_s=150, answered=False, yes=False, load=0),
+        Record(hour=9, exposure_s=60, answered=True, yes=True, load=0),
+    ]
+    assert read.recent_offers == {ann.id: 3, bea.id: 2}
+    assert read.accepted_today == {ann.id: 1}
+    assert history.load_history(s, [], NOW, PARIS) == history.History({}, {}, {})
 
 
-def _settings(tmp_path, database_url, policy_name):
+def _settings(tmp_path, database_url, policy_name, **extra):
     return load_settings(
         {
             "SIO_INSTANCE_PATH": str(tmp_path / "instance"),
@@ -186,49 +145,113 @@ def _settings(tmp_path, database_url, policy_name):
             "TWILIO_AUTH_TOKEN": "",
             "NURSE_TEXTING_HOURS": "",
             "DISPATCH_POLICY": policy_name,
+            **extra,
         }
     )
 
 
-def _zone_with_history(s):
-    """Six nurses in Montbrison; Ann said yes within two minutes to ten offers 40 days ago
-    (outside the 30-day fairness window, inside the policy's history)."""
-    ann = make_nurse(s, "Ann", "06 10 00 00 01", [MONTBRISON])
-    others = [make_nurse(s, f"N{i}", f"06 10 00 00 1{i}", [MONTBRISON]) for i in range(5)]
+def _zone_with_history(s, zone=MONTBRISON, days_ago=20):
+    """Six nurses of the zone. Ann said yes within 90 s to ten offers; the five others said no
+    to three offers each, after 20 minutes: 25 answers, more than two a candidate."""
+    ann = make_nurse(s, "Ann", "06 10 00 00 01", [zone])
+    others = [make_nurse(s, f"N{i}", f"06 10 00 00 1{i}", [zone]) for i in range(5)]
     for day in range(10):
-        past = NOW - timedelta(days=40 + day)
-        _offer(s, _request(s, at=past), ann, "accepted", past, 90)
+        past = NOW - timedelta(days=days_ago + day)
+        _offer(s, _request(s, zone, at=past, status="confirmed"), ann, "accepted", past, 90)
+    for i, nurse in enumerate(others):
+        for day in range(3):
+            past = NOW - timedelta(days=days_ago + day, minutes=i)
+            _offer(s, _request(s, zone, at=past, status="confirmed"), nurse, "declined", past, 1200)
     s.flush()
     return ann, others
 
 
-def test_adaptive_policy_sizes_the_wave_from_history(raw_session, tmp_path, database_url):
-    ann, _ = _zone_with_history(raw_session)
-    settings = _settings(tmp_path, database_url, "adaptive")
-    request, effects = create_request(
-        raw_session, settings, NewRequest(channel="api", care_type="pansement", insee=MONTBRISON), NOW
+def _new(session, settings, at=NOW, **fields):
+    return create_request(
+        session, settings, NewRequest(channel="api", care_type="pansement", insee=MONTBRISON, **fields), at
     )
-    offers = raw_session.scalars(select(Offer).where(Offer.request_id == request.id)).all()
-    # Her estimate is above 0.8 on her own: one text instead of the fixed policy's three.
-    assert [o.nurse_id for o in offers] == [ann.id]
-    assert request.wave == 1 and len(effects) == 2  # her offer's text, and the next wave's job
 
 
-def test_adaptive_policy_without_history_texts_until_the_target(raw_session, tmp_path, database_url):
+def test_adaptive_first_wave_asks_the_quick_nurse_first_and_waits_what_the_estimates_say(
+    raw_session, tmp_path, database_url
+):
+    ann, others = _zone_with_history(raw_session)
+    settings = _settings(tmp_path, database_url, "adaptive")
+    request, _ = _new(raw_session, settings)
+    offers = raw_session.scalars(select(Offer).where(Offer.request_id == request.id).order_by(Offer.id)).all()
+    assert offers[0].nurse_id == ann.id
+    assert len(offers) < 1 + len(others)  # just enough, not the whole zone
+    wave = raw_session.scalars(select(Event).where(Event.request_id == request.id, Event.kind == "wave_sent")).one()
+    # The policy's wait, plumbed through WavePlan.wait_s to the next wave's deadline.
+    assert request.next_wave_at == NOW + timedelta(seconds=wave.data["wait_s"])
+    assert policy.MIN_WAIT_S <= wave.data["wait_s"] < settings.wave_wait_s
+
+
+def test_adaptive_later_waves_go_at_the_usual_pace(raw_session, tmp_path, database_url):
+    _zone_with_history(raw_session)
+    for i in range(6):
+        make_nurse(raw_session, f"M{i}", f"06 10 00 00 2{i}", [MONTBRISON])  # newcomers, no history
+    settings = _settings(tmp_path, database_url, "adaptive")
+    request, _ = _new(raw_session, settings)
+    first = raw_session.scalars(select(Offer).where(Offer.request_id == request.id)).all()
+    for offer in first:
+        offer.status, offer.sent_at = "sent", NOW
+    later = request.next_wave_at
+    advance(raw_session, settings, request, later)
+    assert request.wave == 2
+    # Sized on a yes within DISPATCH_WAVE_WAIT_S, counting the first wave's silent nurses: the
+    # wait never exceeds it.
+    waited = (request.next_wave_at - later).total_seconds()
+    assert policy.MIN_WAIT_S <= waited <= settings.wave_wait_s
+
+
+def test_adaptive_policy_without_history_runs_the_fixed_waves(raw_session, tmp_path, database_url):
     for i in range(12):
         make_nurse(raw_session, f"N{i}", f"06 10 00 00 {i:02d}", [MONTBRISON])
     settings = _settings(tmp_path, database_url, "adaptive")
-    request, _ = create_request(
-        raw_session, settings, NewRequest(channel="api", care_type="pansement", insee=MONTBRISON), NOW
-    )
-    # Everyone gets the prior 0.15: 1 - 0.85^n reaches 0.8 at n = 10.
-    assert raw_session.query(Offer).filter(Offer.request_id == request.id).count() == 10
+    request, _ = _new(raw_session, settings)
+    assert raw_session.query(Offer).filter(Offer.request_id == request.id).count() == 3  # DISPATCH_WAVE_SIZES
+    assert request.next_wave_at == NOW + timedelta(seconds=settings.wave_wait_s)
+
+
+def _slow_refusers(s, zone, names, phone_prefix):
+    """Nurses of ``zone`` who said no to three offers each, twenty minutes after the text."""
+    nurses = [make_nurse(s, name, f"{phone_prefix}{i}", [zone]) for i, name in enumerate(names)]
+    for nurse in nurses:
+        for day in range(3):
+            past = NOW - timedelta(days=20 + day)
+            _offer(s, _request(s, zone, at=past, status="confirmed"), nurse, "declined", past, 1200)
+    return nurses
+
+
+def test_adaptive_policy_widens_to_the_next_commune_when_the_zone_falls_short(raw_session, tmp_path, database_url):
+    centre = geo.commune(raw_session, MONTBRISON)
+    neighbour = next(c for c in geo.communes_within(raw_session, [centre], 10) if c != MONTBRISON)
+    zone = _slow_refusers(raw_session, MONTBRISON, ["Z0", "Z1"], "06 10 00 00 1")
+    near = _slow_refusers(raw_session, neighbour, ["V0", "V1", "V2"], "06 10 00 00 2")
+    settings = _settings(tmp_path, database_url, "adaptive", DISPATCH_RADIUS_KM="0,10")
+    request, _ = _new(raw_session, settings)
+    asked = [o.nurse_id for o in sorted(request.offers, key=lambda o: o.id)]
+    # Two slow refusers cannot make a quick yes likely: the wave goes on to the neighbours, the
+    # declared zone first.
+    assert set(asked[:2]) == {n.id for n in zone}
+    assert set(asked[2:]) == {n.id for n in near}
 
 
 def test_fixed_policy_is_unchanged_by_history(raw_session, tmp_path, database_url):
     _zone_with_history(raw_session)
     settings = _settings(tmp_path, database_url, "fixed")
-    request, _ = create_request(
-        raw_session, settings, NewRequest(channel="api", care_type="pansement", insee=MONTBRISON), NOW
-    )
+    request, _ = _new(raw_session, settings)
     assert raw_session.query(Offer).filter(Offer.request_id == request.id).count() == 3
+    assert request.next_wave_at == NOW + timedelta(seconds=settings.wave_wait_s)
+
+
+def test_the_estimates_read_from_history_favour_the_quick_nurse(raw_session):
+    ann, others = _zone_with_history(raw_session)
+    from dispatch.estimates import fit
+
+    model = fit(history.load_history(raw_session, [ann.id, *(n.id for n in others)], NOW, PARIS).records)
+    quick = model.estimate(ann.id, 10).chance(policy.HORIZON_S, model.sigma)
+    slow = max(model.estimate(n.id, 10).chance(policy.HORIZON_S, model.sigma) for n in others)
+    assert quick > 10 * slow
+    assert math.isclose(model.answers, 25)
