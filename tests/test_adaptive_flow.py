@@ -12,7 +12,7 @@ from sqlalchemy import select
 from dispatch.config import load_settings
 from dispatch.tokens import issue_token
 from models import CareRequest, Event, Nurse, Offer
-from tests.helpers import make_nurse, make_request_row, make_requester, run_jobs, sms
+from tests.helpers import answer, make_nurse, make_request_row, make_requester, run_jobs
 
 SAINT_CHAMOND = "42207"
 
@@ -100,8 +100,7 @@ def test_adaptive_dispatch_through_the_real_loop(app, client, session, region):
 
     # One of the second wave says yes: she gets the patient, everyone still silent is told.
     winner = session.get(Nurse, second[0].nurse_id)
-    assert "est pour vous" in sms(client, winner.phone, f"oui {reference}").data.decode()
-    run_jobs(settings)
+    assert "est pour vous" in answer(client, winner.phone, f"oui {reference}")
     request, offers = offers_of(session, reference)
     assert request.status == "accepted" and request.accepted_nurse_id == winner.id
     assert sorted(o.status for o in offers) == sorted(["accepted"] + ["taken"] * (len(offers) - 1))

@@ -16,7 +16,7 @@ from dispatch.estimates import Record
 from dispatch.matching import Candidate
 from dispatch.requests import NewRequest, create_request
 from dispatch.waves import advance
-from models import CareRequest, Event, Offer
+from models import CareRequest, Commune, Event, Offer
 from tests.helpers import make_nurse, make_request_row
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -224,9 +224,16 @@ def _slow_refusers(s, zone, names, phone_prefix):
     return nurses
 
 
+def _nearest_other_commune(session, insee: str) -> str:
+    centre = geo.commune(session, insee)
+    others = session.scalars(select(Commune).where(Commune.department == centre.department, Commune.insee != insee))
+    nearest = min(others, key=lambda c: geo.distance_km(centre, geo.commune(session, c.insee)))
+    assert geo.distance_km(centre, geo.commune(session, nearest.insee)) <= 10
+    return nearest.insee
+
+
 def test_adaptive_policy_widens_to_the_next_commune_when_the_zone_falls_short(raw_session, tmp_path, database_url):
-    centre = geo.commune(raw_session, MONTBRISON)
-    neighbour = next(c for c in geo.communes_within(raw_session, [centre], 10) if c != MONTBRISON)
+    neighbour = _nearest_other_commune(raw_session, MONTBRISON)
     zone = _slow_refusers(raw_session, MONTBRISON, ["Z0", "Z1"], "06 10 00 00 1")
     near = _slow_refusers(raw_session, neighbour, ["V0", "V1", "V2"], "06 10 00 00 2")
     settings = _settings(tmp_path, database_url, "adaptive", DISPATCH_RADIUS_KM="0,10")
