@@ -1,6 +1,8 @@
 """Issue 3 benchmark (b): candidate selection for one request among 100,000 nurses.
 
-``dispatch.matching.rank_candidates`` and ``dispatch.waves.plan_next_wave`` on PostgreSQL with
+``dispatch.matching.rank_candidates`` and ``dispatch.waves.plan_next_wave`` (the fixed rule; the
+adaptive policy's plan adds a read and a fit of the candidates' history, timed beside it with no
+target) on PostgreSQL with
 the full communes table, 100,000 nurses (each serving 1-4 neighbouring communes, skills and
 weekly hours as in a real region) and 200,000 past offers (the fairness ranking reads them).
 Four requests: the busiest commune (its own nurses fill the list), the median commune (the
@@ -192,7 +194,10 @@ def main() -> None:
             f"seeded {args.nurses} nurses, {len(communes)} communes, 20,000 past requests, 200,000 offers "
             f"in {time.monotonic() - t0:.0f} s"
         )
-        settings = load_settings({**stack.env(), "SIO_INSTANCE_PATH": str(stack.tmp)})
+        # Candidate selection is the fixed rule's plan; the adaptive policy (the default since issue 7)
+        # adds a read of the candidates' history and a fit: timed beside it, outside the target.
+        settings = load_settings({**stack.env(), "SIO_INSTANCE_PATH": str(stack.tmp), "DISPATCH_POLICY": "fixed"})
+        adaptive = load_settings({**stack.env(), "SIO_INSTANCE_PATH": str(stack.tmp), "DISPATCH_POLICY": "adaptive"})
         steps = settings.radius_km
         busiest = max(counts, key=counts.get)
         typical = sorted(counts, key=counts.get)[len(counts) // 2]
@@ -228,12 +233,13 @@ def main() -> None:
                 def rank(request=request, limit=10):
                     return rank_candidates(session, request, now, local, limit=limit, radius_steps=steps)
 
-                def plan(request=request):
+                def plan(request=request, settings=settings):
                     return plan_next_wave(session, settings, request, now)
 
                 rank()  # warm the statement caches and the connection
                 r_times, p_times = timed(rank, args.runs), timed(plan, args.runs)
                 r60_times = timed(lambda rank=rank: rank(limit=60), args.runs)
+                a_times = timed(lambda plan=plan: plan(settings=adaptive), args.runs)
                 got = rank(limit=60)
                 farthest = max((c.distance_km for c in got[:10]), default=0.0)
                 say(
@@ -243,6 +249,7 @@ def main() -> None:
                 say(f"  rank_candidates(limit=10) {summary_ms(r_times)}")
                 say(f"  plan_next_wave            {summary_ms(p_times)}")
                 say(f"  rank_candidates(limit=60) {summary_ms(r60_times)}")
+                say(f"  plan_next_wave, adaptive  {summary_ms(a_times)}  (history read and fit; no target)")
                 timings.append((label, request, r_times, p_times, as_tuples(got)))
 
             say("\nnaive load-everything-and-filter, radius steps included, same requests:")
