@@ -20,6 +20,7 @@ from dispatch.deliveries import record_inbound, record_status
 from dispatch.effects import Effect
 from dispatch.inbound import handle_sms
 from dispatch.outbox import queue_sms
+from dispatch.phones import try_normalize
 from models import WebhookReceipt
 
 SMS_PREFIX = "sms:"
@@ -56,7 +57,7 @@ def handle_event(session: Session, settings: Settings, key: str, now: datetime) 
 
 def _text_in(session: Session, settings: Settings, event: dict[str, Any], now: datetime) -> list[Effect]:
     """A text to the single number: a nurse's reply, a requester's request, or help."""
-    sender, body = event.get("from"), event.get("body", "")
+    sender, body = try_normalize(event.get("from") or ""), event.get("body", "")
     outcome = handle_sms(session, settings, sender, body, now)
     record_inbound(session, event.get("sid", ""), sender, event.get("to", ""), body, now, nurse=outcome.nurse)
     if not outcome.reply or sender is None:

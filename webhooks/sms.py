@@ -16,7 +16,6 @@ from dispatch.app import db, services
 from dispatch.clock import utcnow
 from dispatch.effects import HandleEvent
 from dispatch.inbox import sms_key, status_key
-from dispatch.phones import try_normalize
 from dispatch.receipts import receive
 from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
@@ -34,7 +33,7 @@ def incoming_sms():
     sid = field("MessageSid")
     event = {
         "sid": sid,
-        "from": try_normalize(field("From", 40)),
+        "from": field("From", 40),  # read into E.164 by the job
         "to": field("To", 40),
         "body": field("Body", MAX_BODY),
     }
