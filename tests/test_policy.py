@@ -346,3 +346,24 @@ def test_load_history_is_the_straightforward_reading_and_extends_as_one_read(raw
     extended = history.extend_history(s, zone, ids, now, PARIS, request_id=current.id)
     assert list(extended.records) == list(read.records) and extended == read
     assert history.extend_history(s, read, ids[:2], now, PARIS, request_id=current.id) is read
+
+
+def test_the_ring_reads_only_its_own_nurses_and_plans_as_a_full_read_would(
+    raw_session, tmp_path, database_url, monkeypatch
+):
+    neighbour = _nearest_other_commune(raw_session, MONTBRISON)
+    zone = _slow_refusers(raw_session, MONTBRISON, ["Z0", "Z1"], "06 10 00 00 1")
+    near = _slow_refusers(raw_session, neighbour, ["V0", "V1", "V2"], "06 10 00 00 2")
+    settings = _settings(tmp_path, database_url, "adaptive", DISPATCH_RADIUS_KM="0,10")
+    request = _request(raw_session)
+    reads = []
+    load = history.load_history
+    monkeypatch.setattr(
+        history, "load_history", lambda s, ids, *a, **k: reads.append(sorted(ids)) or load(s, ids, *a, **k)
+    )
+    plan = policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS))
+    assert reads == [sorted(n.id for n in near)]  # the zone's read (policy.load_history) is kept
+    # Reading zone and ring again at once instead gives the same wave.
+    monkeypatch.setattr(policy, "extend_history", lambda s, known, ids, *a, **k: load(s, ids, *a, **k))
+    assert policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS)) == plan
+    assert set(plan.nurse_ids) == {n.id for n in zone + near}
