@@ -27,11 +27,10 @@ hours wide: she has a few dozen offers, not thousands). Picking the best of many
 estimates favours the lucky (the winner's curse); shrinking each estimate toward the pool by
 its own evidence is what keeps the picked nurses' estimates honest.
 
-**Cost** (every wave of a large town fits thousands of offers; ``bench/adaptive_plan.py``
-checks every figure against the straightforward code, bit for bit): each exposure's log is
-taken once; the EM reads the base once per offer, not per round; a nurse's band is fitted when
-first read (a wave reads about one of five); records are read by position, so that plain
-tuples of :class:`Record`'s fields serve (``dispatch.history`` builds those).
+**Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
+code's to the last bit: tests/test_estimates.py): logs taken once, the EM's base read once per
+offer, a band fitted when first read (a wave reads about one of five), records read by position
+so that plain tuples of :class:`Record`'s fields serve (``dispatch.history`` builds those).
 """
 
 from __future__ import annotations
@@ -161,9 +160,7 @@ class _Base:
         )
 
 
-# A unit's offers as the EM reads them: (hour, log of the exposure) of its answered offers and
-# of its silent ones, each in the records' order (the sums run in that order).
-_Offers = list[tuple[int, float]]
+_Offers = list[tuple[int, float]]  # (hour, log exposure) of answered or silent offers, in order
 
 
 def _logs(records: Iterable[Record]) -> tuple[_Offers, _Offers]:
@@ -220,12 +217,9 @@ def _em(
 
 
 class _Bands(dict[int, tuple[float, float]]):
-    """A nurse's offsets per band, ``bands[band]``, each band fitted when first read.
-
-    A wave reads the hour's band for its candidates, a few more for the nurses still silent. A
-    band's fit depends only on her offers in it and her figures overall: fitting it when read
-    (or never) changes no figure. A band without offers reads (0, 1), what ``_em`` gives.
-    """
+    """A nurse's offsets per band, ``bands[band]``, each band fitted when first read: it depends
+    only on her offers in it and her figures overall, so fitting it then (or never) changes no
+    figure. A band without offers reads (0, 1), what ``_em`` gives."""
 
     def __init__(self, logs: tuple[_Offers, _Offers], pool: _Base, hers: tuple[float, float], sigma: float, k: float):
         super().__init__()
