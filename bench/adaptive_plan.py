@@ -226,14 +226,15 @@ def time_zones(url: str, settings, old: dict, repeats: int, options_day) -> bool
 @contextmanager
 def counting_reads(reads: list[tuple[int, bool]]):
     """Note the offers a plan of the current code read (the zone's, the rings' too if read)."""
-    load, extend, read = policy.load_history, policy.extend_history, []
+    load, extend, read, ring = policy.load_history, policy.extend_history, [], []
     policy.load_history = lambda *args, **kwargs: read.append(load(*args, **kwargs)) or read[-1]
-    policy.extend_history = lambda *args, **kwargs: read.append(extend(*args, **kwargs)) or read[-1]
+    policy.extend_history = lambda *args, **kwargs: ring.append(extend(*args, **kwargs)) or ring[-1]
     try:
         yield
     finally:
         policy.load_history, policy.extend_history = load, extend
-    reads.append((sum(map(len, read[-1].records.values())) if read else 0, len(read) > 1))
+    last = (read + ring)[-1:]  # the zone's history, or the zone's and the rings'
+    reads.append((sum(len(rs) for history_ in last for rs in history_.records.values()), bool(ring)))
 
 
 def _ms(values_s: list[float], q: float) -> float:
