@@ -26,6 +26,11 @@ nurse's offset from them over all her offers; her further offset in the hour's b
 hours wide: she has a few dozen offers, not thousands). Picking the best of many noisy
 estimates favours the lucky (the winner's curse); shrinking each estimate toward the pool by
 its own evidence is what keeps the picked nurses' estimates honest.
+
+**Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
+code's to the last bit: tests/test_estimates.py): logs taken once, the EM's base read once per
+offer, a band fitted when first read (a wave reads about one of five), records read by position
+so that plain tuples of :class:`Record`'s fields serve (``dispatch.history`` builds those).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_P = 0.99
 EM_ROUNDS = 4
@@ -51,9 +57,8 @@ def band_of(hour: int) -> int:
     raise ValueError(f"hour {hour} out of range")
 
 
-@dataclass(frozen=True)
-class Record:
-    """One offer texted to a nurse, as the offers table tells it."""
+class Record(NamedTuple):
+    """One offer texted to a nurse, as the offers table tells it (read by position: see below)."""
 
     hour: int  # local hour it was texted at (0-23)
     exposure_s: float  # how long she had to answer: until her answer, its closing, or now
@@ -128,21 +133,18 @@ class Model:
         hers = self.nurses.get(nurse_id)
         if hers is None:
             return Estimate(self.pool_reply[hour], self.pool_mu[hour], self.pool_yes)
-        delay, ratio = hers.bands.get(band_of(hour), (0.0, 1.0))
+        delay, ratio = hers.bands[BAND_OF[hour]]
         reply = min(MAX_P, self.pool_reply[hour] * hers.reply * ratio)
         return Estimate(reply, self.pool_mu[hour] + hers.delay + delay, hers.yes)
 
 
+SQRT2 = math.sqrt(2.0)
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+BAND_OF = tuple(band_of(hour) for hour in range(HOURS))  # hour → band
+
+
 def _cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
-def _mills(z: float) -> float:
-    """E[(x − μ)/σ | (x − μ)/σ > z] for a standard normal: φ(z) / (1 − Φ(z))."""
-    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-    if tail < 1e-12:
-        return z  # far tail: the expectation is z itself, to first order
-    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) / tail
+    return 0.5 * math.erfc(-z / SQRT2)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,17 @@ class _Base:
         )
 
 
+_Offers = list[tuple[int, float]]  # (hour, log exposure) of answered or silent offers, in order
+
+
+def _logs(records: Iterable[Record]) -> tuple[_Offers, _Offers]:
+    answered: _Offers = []
+    silent: _Offers = []
+    for hour, exposure_s, was_answered, _, _ in records:
+        (answered if was_answered else silent).append((hour, math.log(max(exposure_s, 1.0))))
+    return answered, silent
+
+
 def _fit(
     records: Iterable[Record], base: _Base, sigma: float, delay_strength: float, reply_strength: float
 ) -> tuple[float, float]:
@@ -165,61 +178,96 @@ def _fit(
 
     The priors are offset 0 and ratio 1 with the given strengths: with no records, ``(0, 1)``.
     """
-    answered = [(r.hour, math.log(max(r.exposure_s, 1.0))) for r in records if r.answered]
-    silent = [(r.hour, math.log(max(r.exposure_s, 1.0))) for r in records if not r.answered]
-    expected_replies = sum(base.reply[h] for h, _ in answered) + sum(base.reply[h] for h, _ in silent)
-    answered_sum = sum(x - base.mu[h] for h, x in answered)
+    return _em(*_logs(records), base, sigma, delay_strength, reply_strength)
+
+
+def _em(
+    answered: _Offers, silent: _Offers, base: _Base, sigma: float, delay_strength: float, reply_strength: float
+) -> tuple[float, float]:
+    """:func:`_fit` of offers logged and split by :func:`_logs`: the hot loop (see the module doc).
+
+    ``min``, ``max`` and the inverse Mills ratio φ(z) / (1 − Φ(z)) (z itself in the far tail)
+    are inlined, each by the same operations in the same order, ties and NaN included.
+    """
+    mu, base_reply = base.mu, base.reply
+    expected_replies = sum(base_reply[h] for h, _ in answered) + sum(base_reply[h] for h, _ in silent)
+    answered_sum = sum(x - mu[h] for h, x in answered)
+    gaps = [x - mu[h] for h, x in silent]
+    rates = [base_reply[h] for h, _ in silent]
+    erfc, exp, max_p, sqrt2, sqrt_2pi = math.erfc, math.exp, MAX_P, SQRT2, SQRT_2PI
     offset, ratio = 0.0, 1.0
     for _ in range(EM_ROUNDS if silent else 1):
         later, later_sum = 0.0, 0.0
-        for hour, x in silent:
-            z = (x - base.mu[hour] - offset) / sigma
-            reply = min(MAX_P, base.reply[hour] * ratio)
-            tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-            p_later = reply * tail / max(1.0 - reply + reply * tail, 1e-12)
+        for gap, rate in zip(gaps, rates, strict=True):
+            z = (gap - offset) / sigma
+            reply = rate * ratio
+            if not reply < max_p:  # min(MAX_P, reply)
+                reply = max_p
+            tail = 0.5 * erfc(z / sqrt2)
+            odds = 1.0 - reply + reply * tail
+            if odds < 1e-12:  # max(odds, 1e-12)
+                odds = 1e-12
+            p_later = reply * tail / odds
             later += p_later
-            later_sum += p_later * (offset + sigma * _mills(z))
+            mills = z if tail < 1e-12 else exp(-0.5 * z * z) / sqrt_2pi / tail
+            later_sum += p_later * (offset + sigma * mills)
         offset = (answered_sum + later_sum) / (len(answered) + later + delay_strength)
         ratio = (len(answered) + later + reply_strength) / (expected_replies + reply_strength)
     return offset, ratio
 
 
+class _Bands(dict[int, tuple[float, float]]):
+    """A nurse's offsets per band, ``bands[band]``, each band fitted when first read: it depends
+    only on her offers in it and her figures overall, so fitting it then (or never) changes no
+    figure. A band without offers reads (0, 1), what ``_em`` gives."""
+
+    def __init__(self, logs: tuple[_Offers, _Offers], pool: _Base, hers: tuple[float, float], sigma: float, k: float):
+        super().__init__()
+        self.logs, self.pool, self.hers, self.sigma, self.strength = logs, pool, hers, sigma, k
+
+    def __missing__(self, band: int) -> tuple[float, float]:
+        answered, silent = ([o for o in offers if BAND_OF[o[0]] == band] for offers in self.logs)
+        if not answered and not silent:
+            return (0.0, 1.0)
+        fitted = self[band] = _em(
+            answered, silent, self.pool.moved(*self.hers), self.sigma, self.strength, self.strength
+        )
+        return fitted
+
+
 def fit(records: dict[int, list[Record]], priors: Priors = Priors()) -> Model:
     """Fit the model on each nurse's records (see the module doc)."""
-    everyone = [r for rs in records.values() for r in rs]
-    sigma = _sigma(records, priors)
+    units = {nurse_id: _logs(own) for nurse_id, own in records.items()}
+    everyone = ([a for hers, _ in units.values() for a in hers], [s for _, hers in units.values() for s in hers])
+    sigma = _sigma(units.values(), priors)
     flat = _Base(dict.fromkeys(range(HOURS), math.log(priors.delay_s)), dict.fromkeys(range(HOURS), priors.reply))
-    overall = flat.moved(*_fit(everyone, flat, sigma, priors.pool_strength, priors.pool_strength))
-    by_hour: dict[int, list[Record]] = {}
-    for r in everyone:
-        by_hour.setdefault(r.hour, []).append(r)
+    overall = flat.moved(*_em(*everyone, flat, sigma, priors.pool_strength, priors.pool_strength))
+    by_hour: dict[int, tuple[_Offers, _Offers]] = {hour: ([], []) for hour in range(HOURS)}
+    for part, offers in enumerate(everyone):
+        for offer in offers:
+            by_hour[offer[0]][part].append(offer)
     pool_mu, pool_reply = {}, {}
     for hour in range(HOURS):
-        offset, ratio = _fit(by_hour.get(hour, []), overall, sigma, priors.band_strength, priors.band_strength)
+        offset, ratio = _em(*by_hour[hour], overall, sigma, priors.band_strength, priors.band_strength)
         pool_mu[hour], pool_reply[hour] = overall.mu[hour] + offset, min(MAX_P, overall.reply[hour] * ratio)
     pool = _Base(pool_mu, pool_reply)
     load_factor, pool_yes, own_yes = _willingness(records, priors)
     nurses: dict[int, NurseFit] = {}
-    for nurse_id, own in records.items():
-        offset, ratio = _fit(own, pool, sigma, priors.nurse_delay, priors.nurse_reply)
-        hers = pool.moved(offset, ratio)
-        by_band: dict[int, list[Record]] = {}
-        for r in own:
-            by_band.setdefault(band_of(r.hour), []).append(r)
-        bands = {b: _fit(rs, hers, sigma, priors.nurse_band, priors.nurse_band) for b, rs in by_band.items()}
+    for nurse_id, logs in units.items():
+        offset, ratio = _em(*logs, pool, sigma, priors.nurse_delay, priors.nurse_reply)
+        bands = _Bands(logs, pool, (offset, ratio), sigma, priors.nurse_band)
         nurses[nurse_id] = NurseFit(offset, ratio, own_yes[nurse_id], bands)
-    answers = sum(1 for r in everyone if r.answered)
-    return Model(sigma, load_factor, pool_mu, pool_reply, pool_yes, nurses, answers)
+    return Model(sigma, load_factor, pool_mu, pool_reply, pool_yes, nurses, len(everyone[0]))
 
 
-def _sigma(records: dict[int, list[Record]], priors: Priors) -> float:
+def _sigma(units: Iterable[tuple[_Offers, _Offers]], priors: Priors) -> float:
     """The spread of one nurse's log-delays, pooled over nurses with two answers or more.
 
     Taken from answered offers only, so it leans narrow when offers close fast; kept within bounds.
     """
     squares, dof = 0.0, 0
-    for own in records.values():
-        xs = [math.log(max(r.exposure_s, 1.0)) for r in own if r.answered]
+    for answered, _ in units:
+        xs = [x for _, x in answered]
         if len(xs) >= 2:
             mean = sum(xs) / len(xs)
             squares += sum((x - mean) ** 2 for x in xs)
@@ -236,23 +284,23 @@ def _willingness(records: dict[int, list[Record]], priors: Priors) -> tuple[floa
     with some, compared with what that rate predicts and pooled, give the load factor; then
     each nurse's rate counts all her answers, a loaded one as ``factor^load`` of an answer.
     """
-    answers = [r for rs in records.values() for r in rs if r.answered and r.load == 0]
+    answers = [yes for rs in records.values() for _, _, answered, yes, load in rs if answered and load == 0]
     k = priors.pool_strength
-    pool_rate = (sum(r.yes for r in answers) + k * priors.yes) / (len(answers) + k)
+    pool_rate = (sum(answers) + k * priors.yes) / (len(answers) + k)
     loaded_yes, loaded_expected = 0.0, 0.0
     for rs in records.values():
-        free = [r for r in rs if r.answered and r.load == 0]
-        rate = (sum(r.yes for r in free) + priors.nurse_yes * pool_rate) / (len(free) + priors.nurse_yes)
-        for r in rs:
-            if r.answered and r.load > 0:
-                loaded_yes += r.yes
-                loaded_expected += rate * priors.load ** (r.load - 1)
+        free = [yes for _, _, answered, yes, load in rs if answered and load == 0]
+        rate = (sum(free) + priors.nurse_yes * pool_rate) / (len(free) + priors.nurse_yes)
+        for _, _, answered, yes, load in rs:
+            if answered and load > 0:
+                loaded_yes += yes
+                loaded_expected += rate * priors.load ** (load - 1)
     k = priors.load_strength
     factor = min(1.0, (loaded_yes + k * priors.load) / (loaded_expected + k))
     own: dict[int, float] = {}
     for nurse_id, rs in records.items():
-        answered = [r for r in rs if r.answered]
-        weight = sum(factor**r.load for r in answered)
-        rate = (sum(r.yes for r in answered) + priors.nurse_yes * pool_rate) / (weight + priors.nurse_yes)
+        answered = [(yes, load) for _, _, was_answered, yes, load in rs if was_answered]
+        weight = sum(factor**load for _, load in answered)
+        rate = (sum(yes for yes, _ in answered) + priors.nurse_yes * pool_rate) / (weight + priors.nurse_yes)
         own[nurse_id] = min(MAX_P, rate)
     return factor, pool_rate, own

@@ -5,7 +5,8 @@ Used by ``dispatch.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive`` (the
 1. Candidates: every nurse of the request's declared zone (``rank_candidates`` without radius, so
    that the best of a large town are seen, not only the first few in the fixed rule's order); the
    ``DISPATCH_RADIUS_KM`` rings are read only when the zone alone cannot reach the target.
-2. ``dispatch.history`` reads their offers (one query) and ``dispatch.estimates`` turns them into
+2. ``dispatch.history`` reads their offers (one query; when the rings are read, one more for
+   their nurses only, the zone's read is kept) and ``dispatch.estimates`` turns them into
    each nurse's chance of a yes *within a given time*: how often she answers, how fast, how often
    yes. The time to the first yes is about speed: a nurse who answers in two minutes is worth
    more to a fresh request than one who says yes as often but an hour later.
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
 from dispatch.estimates import Model, fit
-from dispatch.history import History, load_history
+from dispatch.history import History, extend_history, load_history
 from dispatch.matching import Candidate, rank_candidates
 from models import CareRequest, Offer
 
@@ -167,21 +168,26 @@ class _Proposal:
 
 def _propose(
     settings: Settings,
-    session: Session,
-    request: CareRequest,
+    history: History,
     pool: list[Candidate],
     silent: list[tuple[int, int, float]],
     now: datetime,
     horizon: int,
 ) -> _Proposal | None:
-    """Rank ``pool`` and size the wave; None when the candidates' history is too thin."""
-    tz = settings.timezone
+    """Rank ``pool`` and size the wave; None when the candidates' history is too thin.
+
+    ``history`` holds at least the offers of ``pool`` and of the ``silent`` nurses; the model is
+    fitted on exactly those (the pooled figures are the candidates' own).
+    """
     ids = [c.nurse_id for c in pool]
-    history = load_history(session, ids + [n for n, _, _ in silent], now, tz, request_id=request.id)
+    wanted = set(ids).union(n for n, _, _ in silent)
+    if wanted != history.nurse_ids:
+        records = {n: rs for n, rs in history.records.items() if n in wanted}
+        history = History(records, history.recent_offers, history.accepted_today, frozenset(wanted))
     model = fit(history.records)
     if model.answers < MIN_ANSWERS * max(len(ids), 1):
         return None
-    outlook = Outlook(model, history, now.astimezone(tz).hour, silent)
+    outlook = Outlook(model, history, now.astimezone(settings.timezone).hour, silent)
     ps = {n: outlook.fresh(n, horizon) for n in ids}
     already = outlook.already(horizon)
     ordered = rank(pool, ps, history.recent_offers, settings.radius_km)
@@ -194,7 +200,11 @@ def _propose(
 def adaptive_wave(
     session: Session, settings: Settings, request: CareRequest, now: datetime, local_moment: datetime
 ) -> Plan | None:
-    """The request's next wave and its wait; None while history is too thin (the fixed waves run)."""
+    """The request's next wave and its wait; None while history is too thin (the fixed waves run).
+
+    When the zone falls short and the radius rings are read, the zone's history read for the
+    first proposal is kept: only the ring's nurses are read (``extend_history``).
+    """
     tz = settings.timezone
     offered = session.execute(
         select(Offer.nurse_id, Offer.sent_at, Offer.status).where(Offer.request_id == request.id)
@@ -204,19 +214,27 @@ def adaptive_wave(
         for o in offered
         if o.status in ("sent", "delivered") and o.sent_at is not None
     ]
+    silent_ids = [n for n, _, _ in silent]
     # The request's first wave (after the usual nurse's) buys speed; later ones go at the usual pace.
     horizon = HORIZON_S if all(o.nurse_id == request.usual_nurse_id for o in offered) else settings.wave_wait_s
     pool = rank_candidates(session, request, now, local_moment, limit=ZONE_POOL, radius_steps=(0,))
-    proposal = _propose(settings, session, request, pool, silent, now, horizon) if pool else None
-    if pool and proposal is None:
-        return None
+    history = History({}, {}, {})
+    proposal = None
+    if pool:
+        history = load_history(session, [c.nurse_id for c in pool] + silent_ids, now, tz, request_id=request.id)
+        proposal = _propose(settings, history, pool, silent, now, horizon)
+        if proposal is None:
+            return None
     if (proposal is None or not proposal.enough) and max(settings.radius_km, default=0) > 0:
         pool = rank_candidates(
             session, request, now, local_moment, limit=len(pool) + RING_POOL, radius_steps=settings.radius_km
         )
-        proposal = _propose(settings, session, request, pool, silent, now, horizon) if pool else proposal
-        if pool and proposal is None:
-            return None
+        if pool:
+            ids = [c.nurse_id for c in pool] + silent_ids
+            history = extend_history(session, history, ids, now, tz, request_id=request.id)
+            proposal = _propose(settings, history, pool, silent, now, horizon)
+            if proposal is None:
+                return None
     if proposal is None:
         return Plan([], settings.wave_wait_s)  # nobody left: the request becomes unfilled
     chosen = [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]]

@@ -4,6 +4,7 @@ smoothing toward the pool, and the chances a wave is sized with."""
 from __future__ import annotations
 
 import math
+import random
 from statistics import NormalDist
 
 import pytest
@@ -103,3 +104,131 @@ def test_a_patient_taken_that_day_lowers_the_next_yes():
     assert model.load_factor < 0.5
     # Her own yes rate counts a loaded answer as only factor × an answer.
     assert model.estimate(1, 10).yes > estimates.fit({1: free + [answered(60, yes=False)] * 10}).estimate(1, 10).yes
+
+
+# --- the faster fit is the straightforward one, to the last bit ---------------------------------
+# The reference below is the fit as first written (before the EM was inlined, the logs taken
+# once and the bands fitted when read); every figure must come out equal, not just close.
+
+
+def _reference_em(records, base, sigma, delay_strength, reply_strength):
+    def mills(z):
+        tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+        return z if tail < 1e-12 else math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) / tail
+
+    answered = [(r.hour, math.log(max(r.exposure_s, 1.0))) for r in records if r.answered]
+    silent = [(r.hour, math.log(max(r.exposure_s, 1.0))) for r in records if not r.answered]
+    expected_replies = sum(base.reply[h] for h, _ in answered) + sum(base.reply[h] for h, _ in silent)
+    answered_sum = sum(x - base.mu[h] for h, x in answered)
+    offset, ratio = 0.0, 1.0
+    for _ in range(estimates.EM_ROUNDS if silent else 1):
+        later, later_sum = 0.0, 0.0
+        for hour, x in silent:
+            z = (x - base.mu[hour] - offset) / sigma
+            reply = min(estimates.MAX_P, base.reply[hour] * ratio)
+            tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+            p_later = reply * tail / max(1.0 - reply + reply * tail, 1e-12)
+            later += p_later
+            later_sum += p_later * (offset + sigma * mills(z))
+        offset = (answered_sum + later_sum) / (len(answered) + later + delay_strength)
+        ratio = (len(answered) + later + reply_strength) / (expected_replies + reply_strength)
+    return offset, ratio
+
+
+def _reference_fit(records, priors=Priors()):
+    """(sigma, load factor, pool's figures by hour, pool's yes, {nurse: (offset, ratio, yes, bands)})."""
+    everyone = [r for rs in records.values() for r in rs]
+    squares, dof = 0.0, 0
+    for own in records.values():
+        xs = [math.log(max(r.exposure_s, 1.0)) for r in own if r.answered]
+        if len(xs) >= 2:
+            mean = sum(xs) / len(xs)
+            squares += sum((x - mean) ** 2 for x in xs)
+            dof += len(xs) - 1
+    sigma = min(priors.sigma_max, max(priors.sigma_min, math.sqrt((squares + 5.0 * 1.0) / (dof + 5.0))))
+    flat = estimates._Base(dict.fromkeys(range(24), math.log(priors.delay_s)), dict.fromkeys(range(24), priors.reply))
+    overall = flat.moved(*_reference_em(everyone, flat, sigma, priors.pool_strength, priors.pool_strength))
+    hourly = [
+        _reference_em([r for r in everyone if r.hour == h], overall, sigma, priors.band_strength, priors.band_strength)
+        for h in range(24)
+    ]
+    pool = estimates._Base(
+        {h: overall.mu[h] + hourly[h][0] for h in range(24)},
+        {h: min(estimates.MAX_P, overall.reply[h] * hourly[h][1]) for h in range(24)},
+    )
+    free = [r for rs in records.values() for r in rs if r.answered and r.load == 0]
+    pool_rate = (sum(r.yes for r in free) + priors.pool_strength * priors.yes) / (len(free) + priors.pool_strength)
+    loaded_yes, loaded_expected = 0.0, 0.0
+    for rs in records.values():
+        hers = [r for r in rs if r.answered and r.load == 0]
+        rate = (sum(r.yes for r in hers) + priors.nurse_yes * pool_rate) / (len(hers) + priors.nurse_yes)
+        for r in rs:
+            if r.answered and r.load > 0:
+                loaded_yes += r.yes
+                loaded_expected += rate * priors.load ** (r.load - 1)
+    k = priors.load_strength
+    factor = min(1.0, (loaded_yes + k * priors.load) / (loaded_expected + k))
+    nurses = {}
+    for nurse_id, own in records.items():
+        offset, ratio = _reference_em(own, pool, sigma, priors.nurse_delay, priors.nurse_reply)
+        answered = [r for r in own if r.answered]
+        rate = (sum(r.yes for r in answered) + priors.nurse_yes * pool_rate) / (
+            sum(factor**r.load for r in answered) + priors.nurse_yes
+        )
+        hers = pool.moved(offset, ratio)
+        bands = {
+            b: _reference_em([r for r in own if estimates.band_of(r.hour) == b], hers, sigma, 4.0, 4.0)
+            for b in {estimates.band_of(r.hour) for r in own}
+        }
+        nurses[nurse_id] = (offset, ratio, min(estimates.MAX_P, rate), bands)
+    return sigma, factor, pool.mu, pool.reply, pool_rate, nurses
+
+
+def _random_records(seed: int, nurses: int = 12) -> dict[int, list[Record]]:
+    """Offers at every hour, exposures from 0 to 10 days (the far tail too), from nurses who
+    answer rarely to nurses who answer nearly always (answer rates clamped at MAX_P)."""
+    rng = random.Random(seed)
+    records = {}
+    for nurse_id in sorted(rng.sample(range(1, 1000), nurses)):
+        answers = rng.choice([0.1, 0.3, 0.95])
+        records[nurse_id] = [
+            Record(
+                hour=rng.choice([rng.randrange(24), 8, 9, 10]),
+                exposure_s=rng.choice([0.0, 0.4, rng.expovariate(1 / 600), rng.uniform(1, 864000)]),
+                answered=(answered := rng.random() < answers),
+                yes=answered and rng.random() < 0.5,
+                load=rng.choice([0, 0, 0, 1, 2]),
+            )
+            for _ in range(rng.randrange(0, 40))
+        ]
+    return records
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_fit_is_the_straightforward_one_to_the_last_bit(seed):
+    records = _random_records(seed)
+    sigma, factor, pool_mu, pool_reply, pool_yes, nurses = _reference_fit(records)
+    model = estimates.fit(records)
+    assert repr((model.sigma, model.load_factor, model.pool_mu, model.pool_reply, model.pool_yes)) == repr(
+        (sigma, factor, pool_mu, pool_reply, pool_yes)
+    )
+    for nurse_id, (offset, ratio, yes, bands) in nurses.items():
+        hers = model.nurses[nurse_id]
+        assert repr((hers.delay, hers.reply, hers.yes)) == repr((offset, ratio, yes))
+        # Each band fitted when read is the band fitted eagerly; a band without offers is (0, 1).
+        for band in range(len(estimates.BANDS)):
+            assert repr(hers.bands[band]) == repr(bands.get(band, (0.0, 1.0)))
+    # The far tail (the Mills ratio's z) and the clamp at MAX_P are reached by these records.
+    assert estimates._fit(records[min(records)], FLAT, 0.5, 2, 4) == _reference_em(
+        records[min(records)], FLAT, 0.5, 2, 4
+    )
+
+
+def test_records_are_read_by_position_so_plain_tuples_serve():
+    records = _random_records(99)
+    plain = {n: [tuple(r) for r in rs] for n, rs in records.items()}
+    named, bare = estimates.fit(records), estimates.fit(plain)
+    for nurse_id in [*records, 0]:
+        for hour in range(24):
+            assert bare.estimate(nurse_id, hour) == named.estimate(nurse_id, hour)
+    assert estimates.Record(9, 60.0, True, True, 1) == (9, 60.0, True, True, 1)

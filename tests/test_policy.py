@@ -4,6 +4,7 @@ read of the offers table, and DISPATCH_POLICY=adaptive through ``dispatch.waves`
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -262,3 +263,107 @@ def test_the_estimates_read_from_history_favour_the_quick_nurse(raw_session):
     slow = max(model.estimate(n.id, 10).chance(policy.HORIZON_S, model.sigma) for n in others)
     assert quick > 10 * slow
     assert math.isclose(model.answers, 25)
+
+
+def _straightforward_history(session, nurse_ids, now, tz, request_id):
+    """``load_history`` as first written (aware datetimes, each offer's load by a scan, Records)."""
+    rows = session.execute(
+        select(Offer.nurse_id, Offer.status, Offer.sent_at, Offer.answered_at, CareRequest.accepted_at)
+        .add_columns(CareRequest.closed_at)
+        .join(CareRequest, CareRequest.id == Offer.request_id)
+        .where(Offer.nurse_id.in_(nurse_ids), Offer.created_at >= now - history.HISTORY)
+        .where(Offer.sent_at.is_not(None), Offer.status != "failed", Offer.request_id != request_id)
+        .order_by(Offer.nurse_id, Offer.sent_at, Offer.id)
+    ).all()
+    accepted, records, recent = {}, {}, {}
+    for row in rows:
+        if row.status == "accepted" and row.answered_at is not None:
+            accepted.setdefault(row.nurse_id, []).append(row.answered_at)
+    for row in rows:
+        if row.answered_at is not None:
+            end, answered = row.answered_at, True
+        else:
+            closed = {"taken": row.accepted_at, "withdrawn": row.closed_at}.get(row.status)
+            end, answered = min(closed or now, now), False
+        local = row.sent_at.astimezone(tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        records.setdefault(row.nurse_id, []).append(
+            Record(
+                local.hour,
+                max((end - row.sent_at).total_seconds(), 0.0),
+                answered,
+                answered and row.status in ("accepted", "taken"),
+                sum(1 for at in accepted.get(row.nurse_id, ()) if midnight <= at < row.sent_at),
+            )
+        )
+        if row.sent_at >= now - history.RECENT:
+            recent[row.nurse_id] = recent.get(row.nurse_id, 0) + 1
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return records, recent, {n: sum(1 for at in ats if at >= today) for n, ats in accepted.items()}
+
+
+def test_load_history_is_the_straightforward_reading_and_extends_as_one_read(raw_session):
+    # Four days of random offers around the night Paris moved its clocks forward (31 March 2024,
+    # 01:00 UTC), several nurses texted the same second (ties in the order), every status.
+    s, rng = raw_session, random.Random(5)
+    nurses = [make_nurse(s, f"R{i}", f"06 10 00 00 3{i}", [MONTBRISON]) for i in range(4)]
+    now = datetime(2024, 3, 31, 9, 30, tzinfo=UTC)
+    for _ in range(60):
+        sent = now - timedelta(minutes=rng.randrange(-30, 4 * 24 * 60))
+        request = _request(s, at=sent, status="accepted")
+        request.accepted_at = sent + timedelta(seconds=rng.randrange(1, 4000))
+        request.closed_at = rng.choice([None, sent + timedelta(seconds=rng.randrange(1, 9000))])
+        for nurse in rng.sample(nurses, rng.randint(1, 4)):
+            status = rng.choice(["accepted", "accepted", "declined", "taken", "withdrawn", "sent", "failed"])
+            late = status in ("accepted", "declined") or rng.random() < 0.2
+            _offer(s, request, nurse, status, sent, rng.randrange(0, 9000) if late else None)
+    # Edges: two offers texted to her the same second; a yes at local midnight exactly (counts
+    # for the day's later offers); an offer closed under her after now (exposed until now).
+    tie = now - timedelta(hours=5)
+    for status, after in (("declined", 50), ("taken", None), ("declined", 20)):
+        _offer(s, _request(s, at=tie, status="accepted"), nurses[0], status, tie, after)
+    midnight = datetime(2024, 3, 29, 23, 0, tzinfo=UTC)  # 30 March, 00:00 in Paris
+    _offer(s, _request(s, at=midnight, status="accepted"), nurses[1], "accepted", midnight, 0)
+    _offer(s, _request(s, at=midnight, status="accepted"), nurses[1], "declined", midnight + timedelta(hours=8), 9)
+    closing = _request(s, at=now, status="accepted")
+    closing.accepted_at = now + timedelta(minutes=5)
+    _offer(s, closing, nurses[2], "taken", now - timedelta(minutes=1))
+    current = _request(s)
+    _offer(s, current, nurses[0], "sent", now - timedelta(minutes=2))
+    ids = [n.id for n in nurses]
+
+    read = history.load_history(s, ids, now, PARIS, request_id=current.id)
+
+    records, recent, accepted_today = _straightforward_history(s, ids, now, PARIS, current.id)
+    assert list(read.records) == list(records)  # nurses in id order: the fit sums in that order
+    assert {n: [repr(tuple(r)) for r in rs] for n, rs in read.records.items()} == {
+        n: [repr(tuple(r)) for r in rs] for n, rs in records.items()
+    }
+    assert (read.recent_offers, read.accepted_today) == (recent, accepted_today)
+    assert any(r.load >= 2 for rs in records.values() for r in rs)  # the day loads are exercised
+    # The radius ring's nurses added to the zone's: the same as reading them all at once.
+    zone = history.load_history(s, ids[2:], now, PARIS, request_id=current.id)
+    extended = history.extend_history(s, zone, ids, now, PARIS, request_id=current.id)
+    assert list(extended.records) == list(read.records) and extended == read
+    assert history.extend_history(s, read, ids[:2], now, PARIS, request_id=current.id) is read
+
+
+def test_the_ring_reads_only_its_own_nurses_and_plans_as_a_full_read_would(
+    raw_session, tmp_path, database_url, monkeypatch
+):
+    neighbour = _nearest_other_commune(raw_session, MONTBRISON)
+    zone = _slow_refusers(raw_session, MONTBRISON, ["Z0", "Z1"], "06 10 00 00 1")
+    near = _slow_refusers(raw_session, neighbour, ["V0", "V1", "V2"], "06 10 00 00 2")
+    settings = _settings(tmp_path, database_url, "adaptive", DISPATCH_RADIUS_KM="0,10")
+    request = _request(raw_session)
+    reads = []
+    load = history.load_history
+    monkeypatch.setattr(
+        history, "load_history", lambda s, ids, *a, **k: reads.append(sorted(ids)) or load(s, ids, *a, **k)
+    )
+    plan = policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS))
+    assert reads == [sorted(n.id for n in near)]  # the zone's read (policy.load_history) is kept
+    # Reading zone and ring again at once instead gives the same wave.
+    monkeypatch.setattr(policy, "extend_history", lambda s, known, ids, *a, **k: load(s, ids, *a, **k))
+    assert policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS)) == plan
+    assert set(plan.nurse_ids) == {n.id for n in zone + near}
