@@ -5,6 +5,12 @@ job claims it (``handled_at``, guarded), applies it and commits both together: a
 halfway leaves the event unhandled for the sweeper, a duplicate job finds it handled. An
 answer to a text goes through the outbox like any other text, first in the returned effects so
 that the job sends it before the notices the same event decided.
+
+A sender's texts are applied in the order they arrived, whichever job runs first: the job of a
+later text applies the earlier ones still waiting before it ("OUI" then "DESISTE" sent a
+second apart and taken by two workers must not become "DESISTE" then "OUI"). Claims are taken
+in arrival order, so a job meeting an earlier text another job is applying waits on its row
+until that job commits, then finds it handled.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
@@ -37,22 +43,55 @@ def status_key(message_sid: str, status: str) -> str:
 
 def handle_event(session: Session, settings: Settings, key: str, now: datetime) -> list[Effect]:
     """Apply one received event if no one has; the caller holds the transaction and commits."""
-    payload = session.scalar(
+    if key.startswith(SMS_PREFIX):
+        return _texts_in_order(session, settings, key, now)
+    if not key.startswith(STATUS_PREFIX):
+        raise ValueError(f"no handler for webhook event {key!r}")
+    payload = _claim(session, key, now)
+    if payload is None:
+        return []
+    return record_status(
+        session, payload.get("message_id"), payload["sid"], payload["status"], payload.get("code"), now
+    )
+
+
+def _claim(session: Session, key: str, now: datetime) -> dict[str, Any] | None:
+    """The event's fields if this transaction is the one to handle it, else None."""
+    return session.scalar(
         update(WebhookReceipt)
         .where(WebhookReceipt.key == key, WebhookReceipt.handled_at.is_(None))
         .values(handled_at=now)
         .returning(WebhookReceipt.payload)
         .execution_options(synchronize_session=False)
     )
-    if payload is None:
-        return []
-    if key.startswith(SMS_PREFIX):
-        return _text_in(session, settings, payload, now)
-    if key.startswith(STATUS_PREFIX):
-        return record_status(
-            session, payload.get("message_id"), payload["sid"], payload["status"], payload.get("code"), now
+
+
+def _texts_in_order(session: Session, settings: Settings, key: str, now: datetime) -> list[Effect]:
+    """This text, after the texts of the same sender that arrived before it and wait still."""
+    this = session.execute(
+        select(WebhookReceipt.payload, WebhookReceipt.created_at).where(
+            WebhookReceipt.key == key, WebhookReceipt.handled_at.is_(None)
         )
-    raise ValueError(f"no handler for webhook event {key!r}")
+    ).first()
+    if this is None:
+        return []
+    sender = (this.payload or {}).get("from") or ""
+    waiting = session.scalars(
+        select(WebhookReceipt.key)
+        .where(
+            WebhookReceipt.handled_at.is_(None),  # the partial index: a short list, then the sender
+            WebhookReceipt.created_at <= this.created_at,
+            WebhookReceipt.key.startswith(SMS_PREFIX),
+            WebhookReceipt.payload["from"].as_string() == sender,
+        )
+        .order_by(WebhookReceipt.created_at, WebhookReceipt.key)
+    ).all()
+    effects: list[Effect] = []
+    for each in dict.fromkeys([*waiting, key]):  # this one too when it came without a sender
+        payload = _claim(session, each, now)
+        if payload is not None:
+            effects += _text_in(session, settings, payload, now)
+    return effects
 
 
 def _text_in(session: Session, settings: Settings, event: dict[str, Any], now: datetime) -> list[Effect]:

@@ -64,6 +64,7 @@ def init_web(app: Flask) -> None:
         status_label=labels.status,
         event_label=labels.event,
     )
+    app.jinja_env.globals["timezone_name"] = lambda: tz().key  # the pages' scripts show times in it too
     app.jinja_env.globals.update(current_coordinator=lambda: g.get("coordinator"), labels=labels)
 
 

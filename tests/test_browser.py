@@ -8,6 +8,8 @@ Screenshots of every page go to ``test-artifacts/``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -57,7 +59,9 @@ def service(env, monkeypatch, session, tmp_path, browser):
 
 @pytest.fixture
 def page(browser, service):
-    context = browser.new_context(base_url=service.url, locale="fr-FR", viewport={"width": 1400, "height": 900})
+    context = browser.new_context(  # a coordinator's laptop set to another time zone than the service's
+        base_url=service.url, locale="fr-FR", timezone_id="America/Cayenne", viewport={"width": 1400, "height": 900}
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -126,7 +130,10 @@ def test_login_then_a_new_request_appears_without_reload(page, service):
         f"""() => {{ const c = document.querySelector('tr[data-reference="{reference}"] .counts');
                    return c && c.textContent.replace(/\\s/g, '').startsWith('3·0·3'); }}"""
     )
-    assert re.search(r"Mis à jour à \d", page.locator("#board-live").inner_text())
+    shown = re.search(r"Mis à jour à (\d\d):(\d\d)", page.locator("#board-live").inner_text())
+    paris = datetime.now(ZoneInfo("Europe/Paris"))
+    minutes = int(shown[1]) * 60 + int(shown[2])
+    assert (paris.hour * 60 + paris.minute - minutes) % 1440 <= 1, (shown[0], paris)  # Paris time, not Cayenne's
     shot(page, "03-board-live")
 
 

@@ -113,3 +113,33 @@ def test_delivery_statuses_are_handled_by_a_job(client, session, settings, offer
     run_jobs(settings)
     assert scenario.offers_of(session, request.id)[2].status == "failed"
     assert receipts(session)[0].handled_at is not None
+
+
+def test_a_senders_texts_are_applied_in_the_order_they_came(client, session, offered):
+    """OUI then DESISTE a second apart, the second's job first (another worker was quicker): she
+    accepted, then gave the request back; not 'nothing to give back', then assigned."""
+    request, offers = offered
+    phone = offers[0].nurse.phone
+    yes, withdraw = "SM" + "1" * 32, "SM" + "2" * 32
+    scenario.reply(client, phone, f"OUI {request.reference}", sid=yes)
+    scenario.reply(client, phone, f"DESISTE {request.reference}", sid=withdraw)
+    handle_event(f"sms:{withdraw}")
+    handle_event(f"sms:{yes}")  # already applied by the job above: nothing more
+
+    after = scenario.request_by_ref(session, request.reference)
+    assert after.status == "open" and after.accepted_nurse_id is None
+    answers = [m.body for m in scenario.texts_to(session, phone, kind="reply")]
+    assert len(answers) == 2 and "est pour vous" in answers[0] and "désistement noté" in answers[1], answers
+    assert all(r.handled_at is not None for r in receipts(session))
+
+
+def test_texts_of_other_senders_wait_for_their_own_jobs(client, session, offered):
+    request, offers = offered
+    first, second = "SM" + "3" * 32, "SM" + "4" * 32
+    scenario.reply(client, offers[0].nurse.phone, f"NON {request.reference}", sid=first)
+    scenario.reply(client, offers[1].nurse.phone, f"NON {request.reference}", sid=second)
+    handle_event(f"sms:{second}")
+    assert {r.key: r.handled_at is not None for r in receipts(session)} == {
+        f"sms:{first}": False,
+        f"sms:{second}": True,
+    }

@@ -87,3 +87,37 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
     assert accepted == ROUNDS
     assert session.scalar(select(func.count()).select_from(Event).where(Event.kind == "accepted")) == ROUNDS
     run_jobs(app.extensions["sio"].settings)  # the confirmation calls and notices go out without error
+
+
+def post_text(app, settings, phone: str, key: str, body: str) -> None:
+    data = {"MessageSid": key.removeprefix("sms:"), "From": phone, "Body": body}
+    headers = {"X-Twilio-Signature": sign(settings, "/webhooks/sms", data)}
+    assert app.test_client().post("/webhooks/sms", data=data, headers=headers).status_code == 200
+
+
+def test_one_nurses_yes_then_withdrawal_keep_their_order_across_two_workers(app, session):
+    """Her OUI and her DESISTE, a moment apart, handled by two jobs at the same instant: every
+    round she accepted first, then gave the request back."""
+    env_settings = app.extensions["sio"].settings
+    token = issue_token(session, make_requester(session))
+    phone = make_nurse(session, "N1", "06 13 00 00 01", ["42207"]).phone
+    session.commit()
+    client = app.test_client()
+    for _ in range(ROUNDS // 2):
+        reference = client.post(
+            "/api/v1/requests",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
+        ).json["reference"]
+        keys = [f"sms:SM{uuid.uuid4().hex}" for _ in range(2)]
+        post_text(app, env_settings, phone, keys[0], f"OUI {reference}")
+        post_text(app, env_settings, phone, keys[1], f"DESISTE {reference}")
+        same_instant(handle_event, keys[::-1])
+        session.rollback()
+        request = session.scalar(select(CareRequest).where(CareRequest.reference == reference))
+        assert request.status == "open" and request.accepted_nurse_id is None, reference
+        answers = session.scalars(
+            select(Message.body).where(Message.kind == "reply", Message.to_phone == phone).order_by(Message.id)
+        ).all()
+        mine = [a for a in answers if reference in a]
+        assert len(mine) == 2 and "est pour vous" in mine[0] and "désistement noté" in mine[1], mine

@@ -7,6 +7,8 @@
   if (!board || !window.fetch) { return; }
   var last = null;
   var EVERY_MS = 3000;
+  // The service's time zone, like every time the server writes, whatever the computer's own.
+  var TIME = { timeZone: clock.getAttribute("data-tz") || undefined };
 
   function swap(html) {
     var focused = document.activeElement;
@@ -28,7 +30,7 @@
       .then(function (html) {
         if (last !== null && html !== last) { swap(html); }
         last = html;
-        clock.textContent = "Mis à jour à " + new Date().toLocaleTimeString("fr-FR");
+        clock.textContent = "Mis à jour à " + new Date().toLocaleTimeString("fr-FR", TIME);
         clock.classList.remove("stale");
       })
       .catch(function (err) {
