@@ -182,7 +182,7 @@
     var text = form.querySelector("textarea");
     post(urls.sms, { from: card.getAttribute("data-phone"), body: text.value }).then(function (result) {
       showError(result.error);
-      if (!result.error) { text.value = ""; refresh(); }
+      if (!result.error) { text.value = ""; soon = QUICK_ROUNDS; refresh(); }
     });
   });
 
@@ -195,6 +195,10 @@
   });
 
   var timer = null;
+  // Right after a text is sent, the answer comes from a worker a few milliseconds later: look
+  // again every quarter second for a few seconds, then every two seconds.
+  var QUICK_ROUNDS = 12;
+  var soon = 0;
   function refresh(focusPhone) {
     window.clearTimeout(timer);
     fetch(urls.src + "?open=" + encodeURIComponent(opened.join(",")), { credentials: "same-origin", cache: "no-store" })
@@ -222,7 +226,10 @@
         });
       })
       .catch(function (err) { showError(err.message); })
-      .then(function () { timer = window.setTimeout(refresh, 2000); });
+      .then(function () {
+        timer = window.setTimeout(refresh, soon > 0 ? 250 : 2000);
+        soon = Math.max(0, soon - 1);
+      });
   }
   refresh();
 })();
