@@ -12,6 +12,11 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+#: Overseas departments dialled in the French ten-digit plan (0262 / 0692 Réunion and Mayotte,
+#: 0590 / 0690 Guadeloupe and its islands, 0594 / 0694 Guyane, 0596 / 0696 Martinique, 0508
+#: Saint-Pierre-et-Miquelon) but with their own country codes: a national number that is not a
+#: metropolitan one is read in these, in turn.
+_OVERSEAS = ("RE", "GP", "GF", "MQ", "PM")
 
 
 class PhoneError(ValueError):
@@ -30,7 +35,8 @@ class Phone:
 
 
 def normalize_phone(text: str | None, *, region: str = "FR") -> Phone:
-    """Parse French input (``06 12 34 56 78``, ``+33 6…``, ``0033…``, dots, dashes) to E.164.
+    """Parse French input (``06 12 34 56 78``, ``+33 6…``, ``0033…``, dots, dashes) to E.164;
+    ``0692 12 34 56`` is Réunion's ``+262 692 12 34 56``, as a French phone dials it.
 
     Raises :class:`PhoneError` with a French reason when the number is empty,
     unreadable or not a valid number.
@@ -46,6 +52,10 @@ def normalize_phone(text: str | None, *, region: str = "FR") -> Phone:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise PhoneError(f"numéro illisible : {raw!r}") from None
+    if not phonenumbers.is_valid_number(number) and region == "FR" and not raw.startswith("+"):
+        number = next(
+            (n for n in (phonenumbers.parse(raw, r) for r in _OVERSEAS) if phonenumbers.is_valid_number(n)), number
+        )
     if not phonenumbers.is_valid_number(number):
         raise PhoneError(f"numéro invalide : {raw!r}")
     number_type = phonenumbers.number_type(number)

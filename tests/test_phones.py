@@ -27,6 +27,12 @@ VALID = [
     ("+32 470 12 34 56", "+32470123456", True),  # Belgian mobile
     ("+1 202 555 0123", "+12025550123", True),  # US numbers may be either: counted as mobile
     ("+262 692 12 34 56", "+262692123456", True),  # Réunion mobile in international form
+    # Overseas departments, typed as a French phone dials them (their own country codes)
+    ("0692 12 34 56", "+262692123456", True),  # Réunion mobile
+    ("02 62 12 34 56", "+262262123456", False),  # Réunion landline
+    ("0690 12 34 56", "+590690123456", True),  # Guadeloupe mobile
+    ("0694 20 12 34", "+594694201234", True),  # Guyane mobile
+    ("0696 12 34 56", "+596696123456", True),  # Martinique mobile
 ]
 
 # (input, the start of the French reason)
@@ -67,6 +73,7 @@ def test_table_is_large_enough():
 
 def test_national_form_and_mask():
     assert normalize_phone("+33612345678").national == "06 12 34 56 78"
+    assert normalize_phone("+262692123456").national == "0692 12 34 56"
     assert mask("+33612345678") == "+33612****78"
     assert mask(None) == "-"
 
