@@ -310,13 +310,15 @@ def run_command(host: str, port: int, web_workers: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Only count the requests that would be purged.")
 @with_appcontext
 def purge_command(older_than: str, dry_run: bool) -> None:
-    """Remove notes, recordings links, IVR data and text bodies of old closed requests.
+    """Remove notes, recordings (at Twilio too), IVR data and text bodies of old closed requests.
 
     Statuses, times and counts stay, for statistics.
     """
+    from dataclasses import replace
+
     from dispatch.app import services
     from dispatch.clock import utcnow
-    from dispatch.purge import parse_duration, purge, requests_to_purge
+    from dispatch.purge import delete_recordings, parse_duration, purge, recordings_due, requests_to_purge
 
     try:
         delay = parse_duration(older_than)
@@ -327,6 +329,12 @@ def purge_command(older_than: str, dry_run: bool) -> None:
         with svc.sessionmaker() as session:
             click.echo(f"{requests_to_purge(session, delay, utcnow())} requests would be purged")
         return
+    now = utcnow()
+    with svc.sessionmaker() as session:
+        due = recordings_due(session, delay, now)
+    deleted, kept = delete_recordings(svc.telephony, due)
     with svc.sessionmaker.begin() as session:
-        result = purge(session, delay, utcnow())
+        result = replace(purge(session, delay, now, keep=kept), recordings=deleted, kept=len(kept))
     click.echo(str(result))
+    if result.kept:
+        raise SystemExit(1)  # a scheduled purge must be seen to have left something

@@ -8,7 +8,10 @@ day summaries and fill rates still add up. A purged request gets ``purged_at``; 
 the purge again changes nothing. Texts and IVR sessions tied to no request (a nurse's
 reply, an abandoned call) are wiped once they are older than the same delay.
 
-The recordings themselves are stored by Twilio: this removes our link to them only.
+The recordings themselves are stored by Twilio: ``sio purge`` deletes them there first
+(:func:`recordings_due`, :func:`delete_recordings`, before the purge's transaction). A request
+whose recording could not be deleted (Twilio unreachable) is kept whole for the next purge, so
+no recording outlives its link unnoticed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from dispatch.telephony import Telephony, TelephonyError, recording_sid
 from models import CareRequest, Event, IvrSession, Message, WebhookReceipt
 
 # Statuses after which nothing more happens to a request, and the moment it got there.
@@ -38,12 +42,17 @@ class PurgeResult:
     ivr_sessions: int
     events: int
     receipts: int = 0
+    recordings: int = 0  # deleted at the provider
+    kept: int = 0  # requests left for the next purge: their recording could not be deleted
 
     def __str__(self) -> str:
-        return (
+        done = (
             f"purged {self.requests} requests, {self.messages} text bodies, {self.ivr_sessions} IVR sessions, "
-            f"{self.events} timeline entries, {self.receipts} webhook events"
+            f"{self.events} timeline entries, {self.receipts} webhook events, {self.recordings} recordings"
         )
+        if self.kept:
+            done += f"; {self.kept} requests kept for the next purge: their recordings could not be deleted"
+        return done
 
 
 def parse_duration(text: str) -> timedelta:
@@ -60,8 +69,9 @@ def _closed_moment():
     )
 
 
-def purge(session: Session, older_than: timedelta, now: datetime) -> PurgeResult:
-    """Wipe patient data of requests closed before ``now - older_than``. The caller commits."""
+def purge(session: Session, older_than: timedelta, now: datetime, *, keep: frozenset[int] = frozenset()) -> PurgeResult:
+    """Wipe patient data of requests closed before ``now - older_than``, except the ``keep``
+    ones (their recordings are still at the provider). The caller commits."""
     cutoff = now - older_than
     request_ids = list(
         session.scalars(
@@ -70,6 +80,7 @@ def purge(session: Session, older_than: timedelta, now: datetime) -> PurgeResult
             )
         )
     )
+    request_ids = [i for i in request_ids if i not in keep]
     messages = ivr = events = 0
     for start in range(0, len(request_ids), BATCH):
         ids = request_ids[start : start + BATCH]
@@ -92,6 +103,31 @@ def purge(session: Session, older_than: timedelta, now: datetime) -> PurgeResult
         delete(WebhookReceipt).where(WebhookReceipt.handled_at.is_not(None), WebhookReceipt.created_at < cutoff)
     ).rowcount
     return PurgeResult(len(request_ids), messages, ivr, events, receipts)
+
+
+def recordings_due(session: Session, older_than: timedelta, now: datetime) -> list[tuple[int, str]]:
+    """(request id, recording sid) of the requests a purge would wipe now that have a recording."""
+    rows = session.execute(
+        select(CareRequest.id, CareRequest.recording_url).where(
+            CareRequest.status.in_(CLOSED_STATUSES),
+            CareRequest.purged_at.is_(None),
+            CareRequest.recording_url.is_not(None),
+            _closed_moment() < now - older_than,
+        )
+    )
+    return [(request_id, sid) for request_id, url in rows if (sid := recording_sid(url))]
+
+
+def delete_recordings(telephony: Telephony, due: list[tuple[int, str]]) -> tuple[int, frozenset[int]]:
+    """Delete the recordings at the provider (outside any transaction: one HTTP call each): how
+    many went, and the requests whose recording could not be deleted, to keep for next time."""
+    kept = set()
+    for request_id, sid in due:
+        try:
+            telephony.delete_recording(sid)
+        except TelephonyError:
+            kept.add(request_id)
+    return len(due) - len(kept), frozenset(kept)
 
 
 def _wipe_bodies(session: Session, where) -> int:

@@ -14,6 +14,7 @@ from dispatch.clock import utcnow
 from dispatch.requests import assign_nurse, cancel_request, find_request, redispatch
 from models import Nurse
 from status import queries
+from status.recordings import recording_response
 from status.sim_store import recording_transcript
 from status.web import actor_name, require_login
 from workers.queue import enqueue
@@ -62,6 +63,13 @@ def show(reference: str):
         transcript=recording_transcript(settings, care_request.recording_url),
         now=now,
     )
+
+
+@bp.get("/requests/<reference>/recording")
+def recording(reference: str):
+    with db().begin():  # the URL only: the audio is fetched after the read ends
+        url = _request_or_404(reference).recording_url
+    return recording_response(url)
 
 
 def _back(reference: str):

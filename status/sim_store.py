@@ -1,52 +1,25 @@
 """What the simulator keeps and shows: typed "recordings", the people's phones and their feeds.
 
-A recording in the simulator is the text typed in place of speech. It is saved in the
-instance folder and served back at ``/simulator/recordings/<sid>`` (a short tone, so an
-``<audio>`` player works) with the text beside it: the status page shows the text as the
-transcript of the recording.
+A recording in the simulator is the text typed in place of speech, kept by the simulator
+adapter (``dispatch.telephony.simulator``) and served back at ``/simulator/recordings/<sid>``
+(a short tone) with the text beside it: the status page shows the text as the transcript.
 """
 
 from __future__ import annotations
 
-import io
-import math
-import re
-import struct
-import wave
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
+from dispatch.telephony.simulator import RECORDING_PATH, read_recording
 from models import Call, Coordinator, Message, Nurse, Requester, RequesterPhone
 
-RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
-RECORDING_PATH = "/simulator/recordings/"
 FEED_LENGTH = 40
 RINGING = ("initiated", "ringing")
 ACTIVE_WINDOW = timedelta(hours=24)
-
-
-def _recordings_dir(settings: Settings) -> Path:
-    return settings.instance_path / "simulator" / "recordings"
-
-
-def save_recording(settings: Settings, sid: str, text: str) -> str:
-    """Keep the typed text of a recording; return the RecordingUrl to give the service."""
-    folder = _recordings_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{sid}.txt").write_text(text, encoding="utf-8")
-    return settings.public_base_url + RECORDING_PATH + sid
-
-
-def read_recording(settings: Settings, sid: str) -> str | None:
-    if not RECORDING_SID.match(sid):
-        return None
-    path = _recordings_dir(settings) / f"{sid}.txt"
-    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 def recording_transcript(settings: Settings, url: str | None) -> str | None:
@@ -55,20 +28,6 @@ def recording_transcript(settings: Settings, url: str | None) -> str | None:
     if not url or not url.startswith(prefix):
         return None
     return read_recording(settings, url[len(prefix) :].split(".")[0].split("?")[0])
-
-
-def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A soft 440 Hz tone: what an ``<audio>`` element plays for a simulated recording."""
-    frames = b"".join(
-        struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
-    )
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return out.getvalue()
 
 
 @dataclass(frozen=True)

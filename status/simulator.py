@@ -19,6 +19,7 @@ from dispatch.app import db, services
 from dispatch.clock import utcnow
 from dispatch.outbox import Urls
 from dispatch.phones import try_normalize
+from dispatch.telephony.simulator import read_recording, save_recording, tone_wav
 from models import Call
 from status import sim_store
 from status.sim_http import ServiceError, account_sid, new_sid, send_sms, twilio_request
@@ -232,7 +233,7 @@ def _recording(text: str) -> dict[str, str] | None:
     if not text:
         return None
     sid = new_sid("RE")
-    url = sim_store.save_recording(services().settings, sid, text)
+    url = save_recording(services().settings, sid, text)
     return {"RecordingUrl": url, "RecordingSid": sid, "RecordingDuration": str(max(1, len(text) // 12)), "Digits": "#"}
 
 
@@ -289,9 +290,9 @@ def decline(call_id: int):
 def recording(name: str):
     """A simulated recording: a short tone (``<sid>``), or its typed text (``<sid>.txt``)."""
     sid, _, extension = name.partition(".")
-    text = sim_store.read_recording(services().settings, sid)
+    text = read_recording(services().settings, sid)
     if text is None:
         abort(404)
     if extension == "txt":
         return Response(text, mimetype="text/plain")
-    return Response(sim_store.tone_wav(), mimetype="audio/wav")
+    return Response(tone_wav(), mimetype="audio/wav")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,9 @@ from dispatch.cli import purge_command
 from dispatch.clock import utcnow
 from dispatch.links import LINK_VALIDITY_S, LinkError, details_token, read_details_token
 from dispatch.phones import normalize_phone
-from dispatch.purge import parse_duration, purge
+from dispatch.purge import delete_recordings, parse_duration, purge, recordings_due
+from dispatch.telephony.simulator import read_recording, save_recording
+from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
 from tests import scenario
@@ -252,6 +255,55 @@ def test_purge_removes_patient_data_and_keeps_statistics(client, session, settin
     scenario.fresh(session)
     with session.begin():
         assert purge(session, timedelta(days=90), now + timedelta(days=91)).requests == 0  # idempotent
+
+
+def test_purge_deletes_recordings_at_the_provider_or_keeps_the_request_for_next_time(client, session, settings):
+    token = scenario.seed_region(session, nurses=5)
+    first, second = (_closed_request(client, session, settings, token) for _ in range(2))
+    sids = ["RE" + "1" * 32, "RE" + "2" * 32]
+    for request, sid in zip((first, second), sids, strict=True):
+        request.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}"
+    session.commit()
+    later = utcnow() + timedelta(days=91)
+    with TwilioStandin() as standin:
+        standin.recordings = dict.fromkeys(sids, b"ID3")
+        twilio = TwilioTelephony(
+            replace(
+                settings,
+                telephony="twilio",
+                twilio_account_sid=DEFAULT_ACCOUNT_SID,
+                twilio_auth_token=DEFAULT_AUTH_TOKEN,
+                twilio_api_base_url=standin.base_url,
+            ),
+            retries=0,
+        )
+        standin.fail_next(2, status=503)  # Twilio down for both
+        due = recordings_due(session, timedelta(days=90), later)
+        assert sorted(sid for _, sid in due) == sids
+        session.rollback()  # the read ends before the calls to Twilio, as in the command
+        deleted, kept = delete_recordings(twilio, due)
+        with session.begin():
+            result = purge(session, timedelta(days=90), later, keep=kept)
+        assert (deleted, len(kept), result.requests) == (0, 2, 0)  # nothing wiped while the audio is there
+        assert scenario.request_by_ref(session, first.reference).recording_url is not None
+
+        due = recordings_due(session, timedelta(days=90), later)
+        session.rollback()
+        deleted, kept = delete_recordings(twilio, due)
+        with session.begin():
+            result = purge(session, timedelta(days=90), later, keep=kept)
+        assert (deleted, kept, result.requests, standin.recordings) == (2, frozenset(), 2, {})
+        assert scenario.request_by_ref(session, second.reference).recording_url is None
+
+
+def test_purge_command_deletes_simulator_recordings(app, client, session, settings):
+    token = scenario.seed_region(session, nurses=5)
+    request = _closed_request(client, session, settings, token)
+    request.recording_url = save_recording(settings, "RE" + "3" * 32, "Mme Vernier, code 1234B")
+    session.commit()
+    result = app.test_cli_runner().invoke(purge_command, ["--older-than", "0d"])
+    assert result.exit_code == 0 and "1 recordings" in result.output, result.output
+    assert read_recording(settings, "RE" + "3" * 32) is None
 
 
 def test_purge_keeps_open_requests(client, session, settings):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from dispatch.clock import utcnow
 from dispatch.requests import NewRequest, create_request
+from dispatch.telephony.simulator import save_recording
 from dispatch.tokens import issue_token
 from models import Call, CareRequest, Event, Message, Offer
 from tests.browser_support import fresh, login, make_coordinator, post_form
@@ -165,7 +166,7 @@ def test_unknown_request_is_a_404(client, world):
     assert client.get("/status/requests/abc").status_code == 404
 
 
-def test_recording_is_playable_on_the_request_page(client, world, session, settings):
+def voice_request(session, settings, recording_url: str):
     request, _ = create_request(
         session,
         settings,
@@ -174,13 +175,35 @@ def test_recording_is_playable_on_the_request_page(client, world, session, setti
             care_type="pansement",
             postcode="42400",
             callback_phone="+33477000001",
-            recording_url="https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1",
+            recording_url=recording_url,
         ),
         utcnow(),
     )
     session.commit()
-    html = client.get(f"/status/requests/{request.reference}").get_data(as_text=True)
-    assert '<audio controls preload="none" src="https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1">' in html
+    return request
+
+
+def test_recording_plays_through_the_service_for_coordinators_only(client, world, session, settings):
+    request = voice_request(session, settings, save_recording(settings, "RE" + "7" * 32, "Bonjour, Mme Vernier."))
+    page = client.get(f"/status/requests/{request.reference}").get_data(as_text=True)
+    assert f'<audio controls preload="none" src="/status/requests/{request.reference}/recording">' in page
+
+    audio = client.get(f"/status/requests/{request.reference}/recording")
+    assert audio.status_code == 200 and audio.mimetype == "audio/wav" and audio.data.startswith(b"RIFF")
+    assert audio.headers["Cache-Control"] == "private, no-store"
+
+    stranger = client.application.test_client()
+    refused = stranger.get(f"/status/requests/{request.reference}/recording")
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"]
+
+
+def test_a_recording_the_provider_no_longer_has_gets_a_clear_page(client, world, session, settings):
+    twilio_url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE" + "8" * 32
+    request = voice_request(session, settings, twilio_url)  # the simulator never held it
+    gone = client.get(f"/status/requests/{request.reference}/recording")
+    assert gone.status_code == 404 and "Enregistrement indisponible" in gone.get_data(as_text=True)
+    phone = voice_request(session, settings, None)
+    assert client.get(f"/status/requests/{phone.reference}/recording").status_code == 404
 
 
 # --- actions -----------------------------------------------------------------------------------

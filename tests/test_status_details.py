@@ -9,7 +9,7 @@ import pytest
 from dispatch.clock import utcnow
 from dispatch.links import LINK_VALIDITY_S, details_token
 from dispatch.requests import NewRequest, assign_nurse, cancel_request, create_request
-from status.sim_store import save_recording
+from dispatch.telephony.simulator import save_recording
 from tests.helpers import make_nurse, make_requester
 
 
@@ -55,6 +55,23 @@ def test_the_nurse_sees_the_details(client, settings, accepted):
     ):
         assert text in html, text
     assert "Se déconnecter" not in html  # no coordinator menu on the public page
+
+
+def test_the_nurse_plays_the_recording_while_her_link_is_valid(client, session, settings, accepted, monkeypatch):
+    token = details_token(settings, accepted.reference, utcnow())
+    page = client.get(f"/r/{token}").get_data(as_text=True)
+    assert f'src="/r/{token}/recording"' in page
+    audio = client.get(f"/r/{token}/recording")
+    assert audio.status_code == 200 and audio.mimetype == "audio/wav"
+
+    assert client.get(f"/r/{token[:-3]}xyz/recording").status_code == 403  # forged
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + LINK_VALIDITY_S + 60)
+    assert client.get(f"/r/{token}/recording").status_code == 410  # expired
+    monkeypatch.setattr(time, "time", real_time)
+    cancel_request(session, settings, accepted, utcnow(), actor="coordinatrice test")
+    session.commit()
+    assert client.get(f"/r/{token}/recording").status_code == 410  # no longer hers
 
 
 def test_an_expired_link_gets_a_clear_page(client, settings, accepted, monkeypatch):

@@ -11,17 +11,21 @@ from dispatch.config import load_settings
 from dispatch.telephony import (
     InvalidNumber,
     OptedOut,
+    Recording,
     Sent,
     TelephonyError,
     TransientError,
     make_telephony,
+    recording_sid,
 )
-from dispatch.telephony.simulator import SimulatorTelephony
+from dispatch.telephony.simulator import SimulatorTelephony, save_recording
 from dispatch.telephony.twilio_adapter import TwilioTelephony
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 
 NURSE = "+33612345678"
 CALLBACK = "http://127.0.0.1:5000/webhooks/sms/status"
+RECORDING = "RE" + "5" * 32
+MP3 = b"ID3\x04\x00" + bytes(range(256)) * 4  # binary, as audio is
 TWIML = "http://127.0.0.1:5000/webhooks/voice/confirm/42"
 
 
@@ -216,6 +220,68 @@ def test_concurrent_sends_share_one_adapter(standin, adapter):
 
     assert len(set(sids)) == 20
     assert len(standin.messages()) == 20
+
+
+# -- recordings -----------------------------------------------------------------------------------
+
+
+def test_recording_sid_is_read_from_twilio_and_simulator_urls():
+    assert recording_sid(f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{RECORDING}") == RECORDING
+    assert recording_sid(f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{RECORDING}.mp3") == RECORDING
+    assert recording_sid(f"http://127.0.0.1:5000/simulator/recordings/{RECORDING}?x=1") == RECORDING
+    for url in (None, "", "https://example.org/evil", f"https://api.twilio.com/{RECORDING}/more", "RE123"):
+        assert recording_sid(url) is None, url
+
+
+def test_recording_is_fetched_with_the_accounts_credentials(standin, adapter):
+    standin.recordings[RECORDING] = MP3
+
+    media = adapter().fetch_recording(RECORDING)
+
+    assert media == Recording(MP3, "audio/mpeg")  # the bytes whole, not decoded as text
+    [request] = standin.recorded()
+    assert request.method == "GET" and request.path.endswith(
+        f"/Accounts/{DEFAULT_ACCOUNT_SID}/Recordings/{RECORDING}.mp3"
+    )
+
+
+def test_recording_refused_missing_or_unreachable(standin, adapter):
+    standin.recordings[RECORDING] = MP3
+    with pytest.raises(TelephonyError) as refused:
+        adapter(TWILIO_AUTH_TOKEN="wrong").fetch_recording(RECORDING)
+    with pytest.raises(TelephonyError) as missing:
+        adapter().fetch_recording("RE" + "6" * 32)
+    standin.fail_next(10, status=503)
+    with pytest.raises(TransientError):
+        adapter(retries=2).fetch_recording(RECORDING)
+
+    assert refused.value.status == 401 and missing.value.status == 404
+    assert type(missing.value) is TelephonyError
+
+
+def test_recording_deleted_at_twilio_once_and_again_without_error(standin, adapter):
+    standin.recordings[RECORDING] = MP3
+    telephony = adapter()
+
+    telephony.delete_recording(RECORDING)
+    telephony.delete_recording(RECORDING)  # already gone: a second purge must not fail
+
+    assert standin.recordings == {}
+    assert [(r.method, r.status) for r in standin.recorded()] == [("DELETE", 204), ("DELETE", 404)]
+
+
+def test_simulator_recordings_play_as_a_tone_and_are_deleted(make_settings):
+    settings = make_settings(TELEPHONY="simulator")
+    simulator = SimulatorTelephony(settings)
+    url = save_recording(settings, RECORDING, "Bonjour, c'est pour Mme Vernier.")
+
+    media = simulator.fetch_recording(recording_sid(url))
+    simulator.delete_recording(RECORDING)
+
+    assert media.mimetype == "audio/wav" and media.content.startswith(b"RIFF")
+    with pytest.raises(TelephonyError) as gone:
+        simulator.fetch_recording(RECORDING)
+    assert gone.value.status == 404
 
 
 # -- simulator and factory ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A local stand-in of Twilio's REST API (Messages and Calls), for tests and benchmarks.
+"""A local stand-in of Twilio's REST API (Messages, Calls, Recordings), for tests and benchmarks.
 
 The real ``twilio`` SDK talks to it through ``TWILIO_API_BASE_URL``; nothing is mocked on the
 client side. It checks HTTP basic auth like Twilio, answers 201 with Twilio-shaped JSON, records
@@ -10,6 +10,7 @@ every request, and can be scripted to fail::
         standin.delay_s = 0.5                      # every answer comes late
         ...
         standin.messages()                         # form fields of every Messages.json POST
+        standin.recordings["RE…"] = b"ID3…"        # a recording's MP3 (GET …/Recordings/RE….mp3, DELETE ….json)
 
 As a process (benchmarks): ``python tests/twilio_standin.py --port 8099`` prints its URL.
 """
@@ -37,6 +38,9 @@ DEFAULT_AUTH_TOKEN = "secret"
 API_VERSION = "2010-04-01"
 
 _ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/(?P<resource>Messages|Calls)\.json$")
+_RECORDING = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE[0-9a-f]{32})\.(?P<ext>mp3|json)$"
+)
 
 # Messages Twilio gives for the codes tests script most; others get a generic text.
 _ERROR_MESSAGES = {
@@ -101,18 +105,28 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming); other verbs get http.server's 501
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self._handle("POST")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8") if length else ""
         form = parse_qs(raw, keep_blank_values=True)
         standin = self.server.standin
-        status, payload = standin._answer("POST", self.path, form, self.headers.get("Authorization"))
+        status, payload = standin._answer(method, self.path, form, self.headers.get("Authorization"))
         if standin.delay_s:
             time.sleep(standin.delay_s)
-        body = json.dumps(payload).encode()
+        media = isinstance(payload, bytes)
+        body = payload if media else b"" if payload is None else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", "audio/mpeg" if media else "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -137,6 +151,8 @@ class TwilioStandin:
         self.fail_for: dict[str, int | tuple[int, int]] = {}
         #: Seconds to wait before every answer (to exercise client timeouts).
         self.delay_s: float = 0.0
+        #: Recording sid → its MP3 bytes, as the account holds them.
+        self.recordings: dict[str, bytes] = {}
         self._failures: deque[int] = deque()
         self._server = _Server((host, port), _Handler)
         self._server.standin = self
@@ -214,13 +230,16 @@ class TwilioStandin:
             self.requests.append(RecordedRequest(method, path, form, time.time(), status))
         return status, payload
 
-    def _route(self, method, path, form, authorization, forced) -> tuple[int, dict]:
+    def _route(self, method, path, form, authorization, forced) -> tuple[int, dict | bytes | None]:
         if forced is not None:
             # An outage or rate limit hits before Twilio even looks at the request.
             code = {429: 20429, 500: 20500, 503: 20503}.get(forced, forced)
             return forced, error_body(code, forced)
         if not self._authorized(authorization):
             return 401, error_body(20003, 401)
+        recording = _RECORDING.match(path.split("?", 1)[0])
+        if recording and recording["account"] == self.account_sid:
+            return self._recording(method, recording["sid"], recording["ext"])
         match = _ROUTE.match(path.split("?", 1)[0])
         if method != "POST" or not match or match["account"] != self.account_sid:
             return 404, error_body(20404, 404)
@@ -235,6 +254,19 @@ class TwilioStandin:
         if match["resource"] == "Messages":
             return 201, self._message(fields)
         return 201, self._call(fields)
+
+    def _recording(self, method: str, sid: str, ext: str) -> tuple[int, dict | bytes | None]:
+        """GET ….mp3 gives the audio; DELETE ….json removes it (204), as Twilio does."""
+        with self._lock:
+            audio = self.recordings.get(sid)
+            if audio is not None and method == "DELETE" and ext == "json":
+                del self.recordings[sid]
+                return 204, None
+        if audio is None:
+            return 404, error_body(20404, 404)
+        if method == "GET" and ext == "mp3":
+            return 200, audio
+        return 405, error_body(20004, 405)
 
     def _authorized(self, authorization: str | None) -> bool:
         if not authorization or not authorization.startswith("Basic "):

@@ -1,4 +1,5 @@
-"""The telephony port (DESIGN §8): send a text, place a call, and the outcomes callers act on.
+"""The telephony port (DESIGN §8): send a text, place a call, fetch or delete a caller's
+recording, and the outcomes callers act on.
 
 The rest of the service talks to :class:`Telephony` only; :func:`make_telephony` picks the
 adapter (real Twilio REST or the network-free simulator) from ``settings.telephony``. Errors are
@@ -14,6 +15,7 @@ sorted by what the caller must do, not by provider detail:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,12 +25,16 @@ if TYPE_CHECKING:
 __all__ = [
     "InvalidNumber",
     "OptedOut",
+    "Recording",
     "Sent",
     "Telephony",
     "TelephonyError",
     "TransientError",
     "make_telephony",
+    "recording_sid",
 ]
+
+_RECORDING_SID = re.compile(r"/(RE[0-9a-f]{32})(?:\.\w+)?/?$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,20 @@ class Sent:
     sid: str
     #: The provider's initial status, e.g. "queued" (or "accepted" through a Messaging Service).
     status: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A caller's recording, as the browser plays it."""
+
+    content: bytes
+    mimetype: str
+
+
+def recording_sid(url: str | None) -> str | None:
+    """The ``RE…`` sid at the end of a RecordingUrl (Twilio's or the simulator's), else None."""
+    match = _RECORDING_SID.search((url or "").split("?")[0])
+    return match[1] if match else None
 
 
 class TelephonyError(Exception):
@@ -76,6 +96,14 @@ class Telephony(Protocol):
 
     def place_call(self, to: str, url: str, status_callback: str, *, machine_detection: bool = False) -> Sent:
         """Place one call that plays the TwiML served at ``url``."""
+        ...
+
+    def fetch_recording(self, sid: str) -> Recording:
+        """The audio of one of our recordings (the provider's credentials stay on the server)."""
+        ...
+
+    def delete_recording(self, sid: str) -> None:
+        """Delete a recording at the provider; one already gone is not an error."""
         ...
 
 

@@ -9,23 +9,32 @@ Like Twilio, it then reports each text's progress (``queued``, ``sent``, ``deliv
 text's status callback URL: a signed form POST over real HTTP, from a background thread, a
 moment later. So the production webhook records deliveries in the simulator too. An
 unreachable web server only costs a log line: the send itself has already succeeded.
+
+A recording in the simulator is the text the caller typed in place of speech, kept in the
+instance folder (``save_recording``); as audio it is a short tone, so an ``<audio>`` player works.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import logging
+import math
+import re
 import secrets
+import struct
 import threading
 import time
+import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import requests
 from twilio.request_validator import RequestValidator
 
-from dispatch.telephony import Sent, TelephonyError
+from dispatch.telephony import Recording, Sent, TelephonyError
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
@@ -33,6 +42,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DELIVERY_STATUSES = ("queued", "sent", "delivered")
 SIMULATED_ACCOUNT_SID = "AC" + "0" * 32
+RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+RECORDING_PATH = "/simulator/recordings/"
+
+
+def _recordings_dir(settings: Settings) -> Path:
+    return settings.instance_path / "simulator" / "recordings"
+
+
+def save_recording(settings: Settings, sid: str, text: str) -> str:
+    """Keep the typed text of a recording; return the RecordingUrl to give the service."""
+    folder = _recordings_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{sid}.txt").write_text(text, encoding="utf-8")
+    return settings.public_base_url + RECORDING_PATH + sid
+
+
+def read_recording(settings: Settings, sid: str) -> str | None:
+    """The typed text of a recording, or None when there is none by that sid."""
+    if not RECORDING_SID.match(sid):
+        return None
+    path = _recordings_dir(settings) / f"{sid}.txt"
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A soft 440 Hz tone: what an ``<audio>`` element plays for a simulated recording."""
+    frames = b"".join(
+        struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,15 @@ class SimulatorTelephony:
         """Record one call and answer like Twilio."""
         send = SimulatedSend("call", to, None, url, status_callback, new_sid("CA"), _now(), machine_detection)
         return self._record(send)
+
+    def fetch_recording(self, sid: str) -> Recording:
+        if read_recording(self.settings, sid) is None:
+            raise TelephonyError(f"no recording {sid}", status=404)
+        return Recording(tone_wav(), "audio/wav")
+
+    def delete_recording(self, sid: str) -> None:
+        if RECORDING_SID.match(sid):
+            (_recordings_dir(self.settings) / f"{sid}.txt").unlink(missing_ok=True)
 
     def sent(self, kind: Literal["sms", "call"] | None = None, to: str | None = None) -> list[SimulatedSend]:
         """A snapshot of the outbox, optionally only one kind or one recipient."""

@@ -19,10 +19,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
-from dispatch.telephony import InvalidNumber, OptedOut, Sent, TelephonyError, TransientError
+from dispatch.telephony import InvalidNumber, OptedOut, Recording, Sent, TelephonyError, TransientError
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
+
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
 
 #: Twilio 21610: "Attempt to send to unsubscribed recipient" (the recipient texted STOP).
 OPTED_OUT_CODES = frozenset({21610})
@@ -174,6 +176,44 @@ class TwilioTelephony:
             **extra,
         )
         return Sent(sid=call.sid, status=call.status or "")
+
+    def fetch_recording(self, sid: str) -> Recording:
+        """The MP3 of one of the account's recordings.
+
+        Twilio may require the account's credentials for media (HTTP Basic), which a browser does
+        not have: the status page plays it through us. The SDK has no call for a media file's
+        bytes, so this is a GET on the SDK's session (our timeout and retry policy). The address
+        is built from the recording's sid and our own settings, never taken from stored input.
+        """
+        base = self.settings.twilio_api_base_url or DEFAULT_API_BASE_URL
+        url = f"{base}/2010-04-01/Accounts/{self.settings.twilio_account_sid}/Recordings/{sid}.mp3"
+        assert self.http_client.session is not None
+        try:
+            response = self.http_client.session.get(
+                url,
+                auth=(self.settings.twilio_account_sid, self.settings.twilio_auth_token),
+                timeout=self.timeout,
+                allow_redirects=True,  # requests drops the credentials if it leaves Twilio's host
+            )
+        except requests.RequestException as err:
+            raise TransientError(f"Twilio unreachable: {err}") from err
+        if response.status_code in RETRY_STATUSES:
+            raise TransientError(
+                f"recording {sid}: Twilio answered {response.status_code}", status=response.status_code
+            )
+        if response.status_code != 200:
+            raise TelephonyError(
+                f"recording {sid}: Twilio answered {response.status_code}", status=response.status_code
+            )
+        return Recording(response.content, response.headers.get("Content-Type", "audio/mpeg").split(";")[0])
+
+    def delete_recording(self, sid: str) -> None:
+        """Delete one of the account's recordings; one Twilio no longer has is already deleted."""
+        try:
+            self._call(self.client.recordings(sid).delete)
+        except TelephonyError as err:
+            if err.status != 404:
+                raise
 
     @staticmethod
     def _call(create: Callable[..., Any], **kwargs: Any) -> Any:
