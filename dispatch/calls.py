@@ -24,7 +24,7 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
 from dispatch.outbox import queue_call, queue_sms
-from dispatch.phones import PhoneError, normalize_phone
+from dispatch.phones import PhoneError, mask, normalize_phone
 from dispatch.texts import Attention, Speech
 from dispatch.timeline import record
 from dispatch.waves import commune_name
@@ -73,9 +73,11 @@ def call_progress(
         call = session.scalar(select(Call).where(Call.sid == sid))
     if call is None or call.direction != "out":
         return []
+    request = session.get(CareRequest, call.request_id) if call.request_id else None
+    if call.status == "placing" and request is not None:  # its placing timed out, yet Twilio has it
+        record(session, request, "call_placed", now, purpose=call.purpose, attempt=call.attempt, to=mask(call.to_phone))
     if sid and not call.sid:
         call.sid = sid
-    request = session.get(CareRequest, call.request_id) if call.request_id else None
     picked_up = status == "in-progress" or (status == "completed" and call.answered_by is None)
     if picked_up and request is not None:
         answered(session, call, request, answered_by, now)

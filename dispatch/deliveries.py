@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.effects import Effect
+from dispatch.outbox import note_sent
 from dispatch.phones import mask
 from dispatch.timeline import record
 from dispatch.waves import offer_failed
@@ -61,7 +62,7 @@ def record_inbound(
 
 
 def record_status(
-    session: Session, message_id: int | None, sid: str, status: str, code: int | None, now: datetime
+    session: Session, message_id: int | None, sid: str, status: str, code: int | None, now: datetime, *, sio_name: str
 ) -> list[Effect]:
     """Apply a status callback: the message's status, the offer's fate, the timeline."""
     message = session.get(Message, message_id) if message_id else None
@@ -71,6 +72,12 @@ def record_status(
         return []
     if _RANK.get(status, -1) <= _RANK.get(message.status, 0) and status not in FAILED:
         return []
+    effects: list[Effect] = []
+    if message.status == "sending" and status not in FAILED:
+        # Its send timed out (``MaybeSent``), yet Twilio has it: what a send notes, now.
+        offer = session.get(Offer, message.offer_id) if message.offer_id else None
+        request = session.get(CareRequest, message.request_id) if message.request_id else None
+        effects = note_sent(session, message, offer, request, sid or message.sid or "", now, sio_name)
     message.status = status
     if code:
         message.error_code = code
@@ -94,9 +101,10 @@ def record_status(
         )
     offer = session.get(Offer, message.offer_id) if message.offer_id else None
     if offer is None:
-        return []
+        return effects
+    session.refresh(offer, ["status"])  # note_sent may have moved it
     if status == "delivered" and offer.status == "sent":
         offer.status = "delivered"
     if status in FAILED:
-        return offer_failed(session, offer, now, code, f"SMS {status}")
-    return []
+        return effects + offer_failed(session, offer, now, code, f"SMS {status}")
+    return effects

@@ -51,7 +51,13 @@ def handle_event(session: Session, settings: Settings, key: str, now: datetime) 
     if payload is None:
         return []
     return record_status(
-        session, payload.get("message_id"), payload["sid"], payload["status"], payload.get("code"), now
+        session,
+        payload.get("message_id"),
+        payload["sid"],
+        payload["status"],
+        payload.get("code"),
+        now,
+        sio_name=settings.sio_name,
     )
 
 

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
 from dispatch.effects import Effect, PlaceCall, SendMessage
 from dispatch.phones import mask
-from dispatch.telephony import OptedOut, Telephony, TelephonyError, TransientError
+from dispatch.telephony import MaybeSent, OptedOut, Telephony, TelephonyError, TransientError
 from dispatch.timeline import record
 from dispatch.vocab import ACCEPTING_STATUSES
 from models import Call, CareRequest, Message, Nurse, Offer
@@ -188,6 +189,13 @@ def deliver_messages(
                 continue
         try:
             sent = telephony.send_sms(message.to_phone, message.body, urls.sms_status(message.id))
+        except MaybeSent as err:
+            # Twilio may have it: it stays claimed, and its status callback settles it
+            # (``dispatch.deliveries.record_status``); with none, the sweeper sends it again
+            # once the claim is stale (``CLAIM_TIMEOUT``). Never twice at once.
+            log.warning("outbox: text %s may have been sent: %s", message.id, err)
+            delivery.transient = err
+            return delivery
         except TransientError as err:
             _release(session, Message, [message.id])
             delivery.transient = err
@@ -250,37 +258,60 @@ def _cancel_if_stale(session: Session, message: Message, now: datetime) -> None:
 
 
 def _record_sent(session: Session, text: _Outgoing, sid: str, now: datetime, sio_name: str) -> list[Effect]:
+    """The provider took the text: note it (:func:`note_sent`), in its own transaction."""
+    with session.begin():
+        return note_sent(session, text.message, text.offer, text.request, sid, now, sio_name)
+
+
+def note_sent(
+    session: Session,
+    message: Message,
+    offer: Offer | None,
+    request: CareRequest | None,
+    sid: str,
+    now: datetime,
+    sio_name: str,
+) -> list[Effect]:
     """The provider took the text: note it, and the offer's move from ``pending`` to ``sent``.
 
-    The offer's move is guarded: a nurse's yes elsewhere may have closed it while its text was
-    on its way (the acceptance withdraws offers still ``pending``, unseen). She then has an
-    offer in hand for a request that is gone, so she is told, as if it had been ``sent``.
+    Once: the sender notes it from Twilio's answer, or, when that answer timed out, the text's
+    first status callback does (whichever flips the message from ``sending``). The offer's move
+    is guarded: a nurse's yes elsewhere may have closed it while its text was on its way (the
+    acceptance withdraws offers still ``pending``, unseen). She then has an offer in hand for a
+    request that is gone, so she is told, as if it had been ``sent``.
     """
-    message, offer = text.message, text.offer
-    with session.begin():
-        message.sid, message.status, message.sent_at = sid, "sent", now
-        if offer is None:
-            if text.request is not None:
-                record(session, text.request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
-            return []
-        record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
-        moved = session.execute(
-            update(Offer)
-            .where(Offer.id == offer.id, Offer.status == "pending")
-            .values(status="sent", sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount == 1:
-            return []
-        session.refresh(offer, ["status"])
-        session.refresh(offer.request, ["status"])
-        if offer.status != "withdrawn":
-            return []  # she already answered it
-        if offer.request.status in ("accepted", "confirmed"):
-            offer.status, body = "taken", texts.taken(sio_name, offer.request.reference)
-        else:
-            body = texts.offer_cancelled(sio_name, offer.request.reference)
-        return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]
+    noted = session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == "sending")
+        .values(sid=sid, status="sent", sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if noted.rowcount != 1:
+        return []  # noted already: the sender and the text's status callback both got here
+    for name, value in (("sid", sid), ("status", "sent"), ("sent_at", now)):
+        set_committed_value(message, name, value)
+    if offer is None:
+        if request is not None:
+            record(session, request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
+        return []
+    record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
+    moved = session.execute(
+        update(Offer)
+        .where(Offer.id == offer.id, Offer.status == "pending")
+        .values(status="sent", sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount == 1:
+        return []
+    session.refresh(offer, ["status"])
+    session.refresh(offer.request, ["status"])
+    if offer.status != "withdrawn":
+        return []  # she already answered it
+    if offer.request.status in ("accepted", "confirmed"):
+        offer.status, body = "taken", texts.taken(sio_name, offer.request.reference)
+    else:
+        body = texts.offer_cancelled(sio_name, offer.request.reference)
+    return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]
 
 
 def _refused(session: Session, message_id: int, err: TelephonyError, now: datetime) -> list[Effect]:
@@ -334,6 +365,11 @@ def place_call(
         to = call.to_phone
     try:
         placed = telephony.place_call(to, urls.call_twiml(call_id), urls.call_status(call_id), machine_detection=True)
+    except MaybeSent as err:
+        # As for a text: it stays claimed; its status callbacks settle it (``call_progress``),
+        # or the sweeper places it again once the claim is stale. Never two calls at once.
+        log.warning("outbox: call %s may have been placed: %s", call_id, err)
+        raise
     except TransientError:
         _release(session, Call, [call_id])
         raise

@@ -10,6 +10,9 @@ sorted by what the caller must do, not by provider detail:
   the offer failed, never retry.
 - :class:`TransientError`: network trouble or provider overload that outlived the adapter's own
   retries; the job should run again later.
+- :class:`MaybeSent`: the request left but its answer never came (a read timeout): the provider
+  may have accepted it. Sending again at once could text a nurse twice: wait for the status
+  callback, which tells whether it went.
 - :class:`TelephonyError` itself: any other refusal (bad credentials, bad sender...); permanent.
 """
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidNumber",
+    "MaybeSent",
     "OptedOut",
     "Recording",
     "Sent",
@@ -85,6 +89,10 @@ class InvalidNumber(TelephonyError):
 
 class TransientError(TelephonyError):
     """Network error, timeout, or 429/5xx that outlived the retries: try again later."""
+
+
+class MaybeSent(TransientError):
+    """The provider did not answer in time after the request reached it: it may have acted."""
 
 
 class Telephony(Protocol):

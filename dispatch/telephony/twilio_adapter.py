@@ -19,7 +19,15 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
-from dispatch.telephony import InvalidNumber, OptedOut, Recording, Sent, TelephonyError, TransientError
+from dispatch.telephony import (
+    InvalidNumber,
+    MaybeSent,
+    OptedOut,
+    Recording,
+    Sent,
+    TelephonyError,
+    TransientError,
+)
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
@@ -222,8 +230,11 @@ class TwilioTelephony:
             return create(**kwargs)
         except (TwilioRestException, TwilioServiceException) as err:
             raise error_from_twilio(err) from err
+        except requests.ReadTimeout as err:
+            # The request went out; Twilio may have created the message or call all the same.
+            raise MaybeSent(f"Twilio did not answer in time: {err}") from err
         except requests.Timeout as err:
-            raise TransientError(f"Twilio did not answer in time: {err}") from err
+            raise TransientError(f"Twilio could not be reached in time: {err}") from err
         except requests.RequestException as err:
             # ConnectionError (refused, DNS, reset; also raised once connect retries run out).
             raise TransientError(f"Twilio unreachable: {err}") from err
