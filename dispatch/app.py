@@ -7,13 +7,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.config import Settings, load_settings
 from dispatch.telephony import Telephony, make_telephony
 from models import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,6 +73,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(InterfaceError, _database_down)
+
     @app.teardown_appcontext
     def _close_session(_exc):
         session = g.pop("db", None)
@@ -90,6 +97,29 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     init_metrics(app)
     return app
+
+
+def _database_down(err: Exception):
+    """The database is unreachable (a restart, a failover): a clear answer, never a 500. Each
+    caller comes back: Twilio's calls are told in French, the API and pages get a 503 with
+    ``Retry-After``. (A text in never gets here: ``webhooks.sms`` keeps it in Redis.)"""
+    from dispatch import texts
+
+    log.warning("database unavailable: %s", type(err).__name__)
+    retry = {"Retry-After": "60"}
+    if request.path.startswith("/webhooks/voice"):
+        from webhooks.voice import unavailable
+
+        return unavailable(services().settings)
+    if request.path.startswith("/webhooks/"):
+        return Response(str(MessagingResponse()), status=503, mimetype="text/xml")
+    if request.path.startswith("/api/"):
+        return jsonify(error=texts.UNAVAILABLE), 503, retry
+    page = (
+        "<!doctype html><html lang=fr><meta charset=utf-8><title>Service indisponible</title>"
+        f"<p>{texts.UNAVAILABLE.capitalize()}.</p>"
+    )
+    return Response(page, status=503, mimetype="text/html", headers=retry)
 
 
 def _register_optional_blueprints(app: Flask) -> None:

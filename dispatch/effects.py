@@ -7,8 +7,9 @@ Redis, and nothing is enqueued before the rows it points at are committed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,14 @@ class RunWave:
 
 @dataclass(frozen=True)
 class HandleEvent:
-    """Handle the webhook event received under ``key`` (``dispatch.inbox``)."""
+    """Handle the webhook event received under ``key`` (``dispatch.inbox``).
+
+    ``payload``: the event itself, when the webhook could not write it (the database was
+    unreachable): the job writes it first, then handles it.
+    """
 
     key: str
+    payload: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 Effect = SendMessage | PlaceCall | RunWave | HandleEvent

@@ -308,6 +308,9 @@ def confirmation(
     )
 
 
+UNAVAILABLE = "service momentanément indisponible, réessayez dans une minute"
+
+
 def unknown_sender_help(name: str) -> str:
     """A text from an unknown number that is not a request."""
     return _sign(
@@ -391,6 +394,13 @@ class Speech:
                 " et transmise aux infirmières."
             )
         return text
+
+    @staticmethod
+    def unavailable(name: str) -> str:
+        return (
+            f"Le service infirmier d'orientation {_clean(name)} a un problème technique en ce moment. "
+            "Merci de rappeler dans quelques minutes."
+        )
 
     @staticmethod
     def menu() -> str:

@@ -10,9 +10,10 @@ from sqlalchemy import func, select, update
 import dispatch.inbound
 from dispatch.app import create_app, reset_services
 from dispatch.clock import utcnow
+from dispatch.links import details_token
 from models import CareRequest, Message, WebhookReceipt
 from tests import scenario
-from tests.helpers import run_jobs
+from tests.helpers import post_signed, run_jobs
 from workers.jobs import handle_event
 from workers.worker import sweep_once
 
@@ -143,3 +144,47 @@ def test_texts_of_other_senders_wait_for_their_own_jobs(client, session, offered
         f"sms:{first}": False,
         f"sms:{second}": True,
     }
+
+
+DATABASE_DOWN = "postgresql+psycopg://postgres@127.0.0.1:1/sio"  # nothing listens on port 1
+
+
+def test_database_down_the_text_waits_in_redis_and_is_handled_when_it_is_back(env, session, settings, offered):
+    request, offers = offered
+    down = create_app({**env, "DATABASE_URL": DATABASE_DOWN})
+    try:
+        response = scenario.reply(down.test_client(), offers[1].nurse.phone, "OUI")
+    finally:
+        reset_services()
+    assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
+    assert receipts(session) == []  # not written: the database was away
+
+    run_jobs(settings)  # the database is back: the job writes the text, then handles it
+    assert scenario.request_by_ref(session, request.reference).accepted_nurse_id == offers[1].nurse_id
+    assert "est pour vous" in scenario.texts_to(session, offers[1].nurse.phone, kind="reply")[0].body
+    assert [r.handled_at is not None for r in receipts(session)] == [True]
+
+
+def test_database_and_redis_down_a_text_gets_503(env, offered):
+    request, offers = offered
+    down = create_app({**env, "DATABASE_URL": DATABASE_DOWN, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    try:
+        response = scenario.reply(down.test_client(), offers[1].nurse.phone, "OUI")
+    finally:
+        reset_services()
+    assert response.status_code == 503  # nothing kept: Twilio logs the failure, the nurse's text is not lost silently
+
+
+def test_database_down_every_caller_gets_a_clear_answer(env, settings):
+    down = create_app({**env, "DATABASE_URL": DATABASE_DOWN})
+    client = down.test_client()
+    try:
+        api = client.post("/api/v1/requests", headers={"Authorization": "Bearer x"}, json={"postcode": "42400"})
+        call = post_signed(client, "/webhooks/voice", {"CallSid": "CA" + "1" * 32, "From": "+33477000001"})
+        page = client.get(f"/r/{details_token(settings, '123456', utcnow())}")  # the nurse's link
+    finally:
+        reset_services()
+    assert api.status_code == 503 and api.headers["Retry-After"] == "60" and "indisponible" in api.json["error"]
+    assert call.status_code == 200 and "problème technique" in call.get_data(as_text=True)
+    assert "<Hangup" in call.get_data(as_text=True)
+    assert page.status_code == 503 and "indisponible" in page.get_data(as_text=True)

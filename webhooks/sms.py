@@ -4,12 +4,16 @@ Each handler checks the signature, reads its fields, writes the event (a repeat 
 by its receipt key), enqueues the job that handles it after the commit, and answers an empty
 TwiML: the answer to a text leaves through the outbox like every other text
 (``dispatch.inbox``). With Redis down the event is kept all the same; the sweeper hands it
-to a job when Redis is back.
+to a job when Redis is back. With the database down, the event itself goes to Redis, in the
+job that writes it when the database is back.
 """
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.app import db, services
@@ -23,6 +27,8 @@ from webhooks.twiml import twiml
 from workers.queue import enqueue
 
 bp = Blueprint("sms", __name__, url_prefix="/webhooks")
+log = logging.getLogger(__name__)
+DATABASE_DOWN = (OperationalError, InterfaceError)
 MAX_BODY = 1600
 EMPTY = str(MessagingResponse())
 
@@ -50,8 +56,14 @@ def sms_status():
 
 def _received(key: str, event: dict) -> Response:
     settings, session, now = services().settings, db(), utcnow()
-    with session.begin():
-        new = receive(session, key, event, now)
+    try:
+        with session.begin():
+            new = receive(session, key, event, now)
+    except DATABASE_DOWN as err:
+        # Twilio would not send the text again: keep it in Redis, for a job to write and
+        # handle when the database is back. With Redis down too, say so (503).
+        log.warning("webhooks.sms: database unavailable (%s); the event waits in Redis", type(err).__name__)
+        return twiml(EMPTY) if enqueue(settings, [HandleEvent(key, event)]) else (twiml(EMPTY), 503)
     if new:
         enqueue(settings, [HandleEvent(key)])
     return twiml(EMPTY)

@@ -20,6 +20,7 @@ from dispatch.config import Settings
 from dispatch.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
 from dispatch.phones import try_normalize
 from dispatch.receipts import first_time
+from dispatch.texts import Speech
 from webhooks.forms import field, optional_field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
@@ -92,6 +93,11 @@ def _call_input() -> CallInput:
 def _answer(settings: Settings, plan: Plan):
     enqueue(settings, plan.effects)
     return twiml(render(settings, plan))
+
+
+def unavailable(settings: Settings):
+    """What a caller hears while the database is unreachable (``dispatch.app``)."""
+    return twiml(render(settings, Plan([Say(Speech.unavailable(settings.sio_name)), Hangup()])))
 
 
 def render(settings: Settings, plan: Plan) -> VoiceResponse:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from dispatch.effects import Effect, SendMessage
 from dispatch.inbox import handle_event as handle_webhook_event
 from dispatch.outbox import Urls, deliver_messages
 from dispatch.outbox import place_call as place_outbound_call
+from dispatch.receipts import receive
 from dispatch.telephony import TransientError
 from dispatch.waves import Conflict
 from dispatch.waves import run_wave as run_wave_step
@@ -60,10 +62,13 @@ def run_wave(request_id: int, wave: int) -> None:
     carry_out(svc, effects)
 
 
-def handle_event(key: str) -> None:
-    """A text in or a delivery status, written by its webhook: apply it, then act on it."""
+def handle_event(key: str, payload: dict[str, Any] | None = None) -> None:
+    """A text in or a delivery status, written by its webhook: apply it, then act on it. With
+    ``payload``, the webhook could not write it (database down): write it first."""
     svc = job_services()
     with job_session(svc) as session, session.begin():
+        if payload is not None:
+            receive(session, key, payload, utcnow())  # a repeat (written meanwhile) is dropped
         effects = handle_webhook_event(session, svc.settings, key, utcnow())
     carry_out(svc, effects)
 

@@ -37,6 +37,9 @@ def get_queue(settings: Settings) -> Queue:
 
 # Jobs retry on errors (a Twilio outage, a database restart); the sweeper is the last resort.
 JOB_RETRY = Retry(max=5, interval=[5, 15, 60, 120, 300])
+# An event that lives only in Redis (the database was down when it came) is retried for hours:
+# no sweeper would find it.
+KEPT_EVENT_RETRY = Retry(max=40, interval=[5, 15, 30, 60, 120, 300])
 # A wave's texts go in one job; the sweeper's backlog is split so that workers share it and
 # a job stays short even when each request to Twilio takes a few hundred milliseconds.
 TEXTS_PER_JOB = 20
@@ -68,6 +71,8 @@ def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
                     _at(queue, pipe, effect.at, jobs.place_call, effect.call_id)
                 elif isinstance(effect, RunWave):
                     _at(queue, pipe, effect.at, jobs.run_wave, effect.request_id, effect.wave)
+                elif isinstance(effect, HandleEvent) and effect.payload is not None:
+                    queue.enqueue(jobs.handle_event, effect.key, effect.payload, retry=KEPT_EVENT_RETRY, pipeline=pipe)
                 elif isinstance(effect, HandleEvent):
                     queue.enqueue(jobs.handle_event, effect.key, retry=JOB_RETRY, pipeline=pipe)
             pipe.execute()
