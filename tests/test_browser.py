@@ -230,12 +230,21 @@ def test_the_demo_story_in_the_simulator(page, service, session):
         assert step in timeline or step in page.content(), step
     assert "digicode 1234B" in page.locator(".transcript").inner_text()
     shot(page, "16-request-confirmed")
+    assert playable(page) == "200 audio/wav"  # the recording, through the service
 
     # The link in her SMS opens the details page.
     link = re.search(r"https?://\S+/r/\S+", nurse_details(session, request))
     page.goto(link.group(0))
     assert "digicode 1234B" in page.content() and "Ehpad Les Tilleuls" in page.content()
     shot(page, "17-nurse-details")
+    assert playable(page) == "200 audio/wav"
+
+
+def playable(page) -> str:
+    """What the page's audio player gets when played: its status and type."""
+    src = page.locator("audio").get_attribute("src")
+    assert src.endswith("/recording"), src
+    return page.evaluate("(src) => fetch(src).then(r => r.status + ' ' + r.headers.get('content-type'))", src)
 
 
 def nurse_details(session, request) -> str:
