@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch.effects import Effect
 from dispatch.outbox import note_sent
@@ -27,7 +28,26 @@ _RANK = {
     "read": 3,
 }
 FAILED = ("undelivered", "failed")
+_NOT_FAILED = [s for s in _RANK if s not in FAILED]
 OPTED_OUT_CODES = (21610,)
+
+
+def _move(session: Session, message: Message, status: str, code: int | None) -> bool:
+    """Set the text's status only if it is still behind: guarded, since two callbacks of one
+    text may be handled at the same moment by two workers (then the later status stays)."""
+    behind = [s for s, rank in _RANK.items() if rank < _RANK[status]] if status not in FAILED else _NOT_FAILED
+    values = {"status": status, "error_code": code} if code else {"status": status}
+    moved = session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status.in_(behind))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(message, name, value)
+    return True
 
 
 def record_inbound(
@@ -78,9 +98,8 @@ def record_status(
         offer = session.get(Offer, message.offer_id) if message.offer_id else None
         request = session.get(CareRequest, message.request_id) if message.request_id else None
         effects = note_sent(session, message, offer, request, sid or message.sid or "", now, sio_name)
-    message.status = status
-    if code:
-        message.error_code = code
+    if not _move(session, message, status, code):
+        return effects  # another worker applied a later status of this text meanwhile
     request = session.get(CareRequest, message.request_id) if message.request_id else None
     nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
     if status in FAILED and nurse is not None and code in OPTED_OUT_CODES and nurse.opted_out_at is None:

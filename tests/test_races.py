@@ -13,6 +13,8 @@ import uuid
 
 from sqlalchemy import func, select
 
+from dispatch.clock import utcnow
+from dispatch.inbox import status_key
 from dispatch.tokens import issue_token
 from models import CareRequest, Event, Message, Offer
 from tests.helpers import make_nurse, make_requester, run_jobs, sign
@@ -63,12 +65,7 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
     client = app.test_client()
     winners: list[str] = []
     for _ in range(ROUNDS):
-        response = client.post(
-            "/api/v1/requests",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
-        )
-        reference = response.json["reference"]
+        reference = new_request(client, token)
         keys = {p: f"sms:SM{uuid.uuid4().hex}" for p in phones}
         same_instant(
             lambda p, keys=keys, reference=reference: post_yes(app, env_settings, p, keys[p], reference), phones
@@ -89,6 +86,17 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
     run_jobs(app.extensions["sio"].settings)  # the confirmation calls and notices go out without error
 
 
+def new_request(client, token: str) -> str:
+    """A hospital's request through the API; its reference."""
+    response = client.post(
+        "/api/v1/requests",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
+    )
+    assert response.status_code == 201, response.json
+    return response.json["reference"]
+
+
 def post_text(app, settings, phone: str, key: str, body: str) -> None:
     data = {"MessageSid": key.removeprefix("sms:"), "From": phone, "Body": body}
     headers = {"X-Twilio-Signature": sign(settings, "/webhooks/sms", data)}
@@ -104,11 +112,7 @@ def test_one_nurses_yes_then_withdrawal_keep_their_order_across_two_workers(app,
     session.commit()
     client = app.test_client()
     for _ in range(ROUNDS // 2):
-        reference = client.post(
-            "/api/v1/requests",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
-        ).json["reference"]
+        reference = new_request(client, token)
         keys = [f"sms:SM{uuid.uuid4().hex}" for _ in range(2)]
         post_text(app, env_settings, phone, keys[0], f"OUI {reference}")
         post_text(app, env_settings, phone, keys[1], f"DESISTE {reference}")
@@ -121,3 +125,33 @@ def test_one_nurses_yes_then_withdrawal_keep_their_order_across_two_workers(app,
         ).all()
         mine = [a for a in answers if reference in a]
         assert len(mine) == 2 and "est pour vous" in mine[0] and "désistement noté" in mine[1], mine
+
+
+def test_two_statuses_of_one_text_at_the_same_instant_keep_the_later_one(app, session):
+    """A text whose send timed out (still ``sending``): its "sent" and "delivered" callbacks,
+    handled by two workers at once, leave it delivered every round, its offer too."""
+    env_settings = app.extensions["sio"].settings
+    token = issue_token(session, make_requester(session))
+    make_nurse(session, "N1", "06 13 00 00 01", ["42207"])
+    session.commit()
+    client = app.test_client()
+    for _ in range(ROUNDS // 2):
+        reference = new_request(client, token)
+        session.rollback()
+        offer = session.scalar(select(Offer).join(CareRequest).where(CareRequest.reference == reference))
+        text = session.scalar(select(Message).where(Message.offer_id == offer.id))
+        text.status, text.claimed_at = "sending", utcnow()  # claimed, and Twilio's answer never came
+        session.commit()
+        sid = f"SM{uuid.uuid4().hex}"
+        keys = []
+        for status in ("sent", "delivered"):
+            data = {"MessageSid": sid, "MessageStatus": status}
+            path = f"/webhooks/sms/status?m={text.id}"
+            headers = {"X-Twilio-Signature": sign(env_settings, path, data)}
+            assert client.post(path, data=data, headers=headers).status_code == 200
+            keys.append(status_key(sid, status))
+        same_instant(handle_event, keys)
+        session.rollback()
+        session.refresh(text)
+        session.refresh(offer)
+        assert (text.status, text.sid, offer.status) == ("delivered", sid, "delivered"), reference
