@@ -18,6 +18,8 @@ from dispatch.telephony import Telephony, make_telephony
 from models import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
+#: What SQLAlchemy raises when the database cannot be reached (a restart, a failover).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -73,8 +75,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    app.register_error_handler(OperationalError, _database_down)
-    app.register_error_handler(InterfaceError, _database_down)
+    for error in DATABASE_DOWN:
+        app.register_error_handler(error, _database_down)
 
     @app.teardown_appcontext
     def _close_session(_exc):

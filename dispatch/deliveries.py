@@ -93,11 +93,13 @@ def record_status(
     if _RANK.get(status, -1) <= _RANK.get(message.status, 0) and status not in FAILED:
         return []
     effects: list[Effect] = []
+    offer = session.get(Offer, message.offer_id) if message.offer_id else None
     if message.status == "sending" and status not in FAILED:
         # Its send timed out (``MaybeSent``), yet Twilio has it: what a send notes, now.
-        offer = session.get(Offer, message.offer_id) if message.offer_id else None
         request = session.get(CareRequest, message.request_id) if message.request_id else None
         effects = note_sent(session, message, offer, request, sid or message.sid or "", now, sio_name)
+        if offer is not None:
+            session.refresh(offer, ["status"])  # note_sent moved it in SQL
     if not _move(session, message, status, code):
         return effects  # another worker applied a later status of this text meanwhile
     request = session.get(CareRequest, message.request_id) if message.request_id else None
@@ -118,10 +120,8 @@ def record_status(
             text=message.kind,
             to=None if nurse else mask(message.to_phone),
         )
-    offer = session.get(Offer, message.offer_id) if message.offer_id else None
     if offer is None:
         return effects
-    session.refresh(offer, ["status"])  # note_sent may have moved it
     if status == "delivered" and offer.status == "sent":
         offer.status = "delivered"
     if status in FAILED:

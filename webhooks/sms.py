@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch.app import db, services
+from dispatch.app import DATABASE_DOWN, db, services
 from dispatch.clock import utcnow
 from dispatch.effects import HandleEvent
 from dispatch.inbox import sms_key, status_key
@@ -28,7 +27,6 @@ from workers.queue import enqueue
 
 bp = Blueprint("sms", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
-DATABASE_DOWN = (OperationalError, InterfaceError)
 MAX_BODY = 1600
 EMPTY = str(MessagingResponse())
 
