@@ -10,28 +10,33 @@ real twilio SDK against the local stand-in, signed webhooks.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from rq import SimpleWorker, Worker
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import dispatch.outbox
 import dispatch.sweep
 from dispatch.app import create_app, reset_services
 from dispatch.clock import utcnow
+from dispatch.migrate import upgrade
 from dispatch.sweep import overdue_work
 from models import Call, CareRequest, Event, Message, Offer, make_engine
 from tests import scenario
-from tests.conftest import USE_PG
+from tests.conftest import IN_CI, USE_PG
 from tests.helpers import post_signed
 from tests.redis_server import RedisServer
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
@@ -339,9 +344,50 @@ def restart_postgresql() -> None:
     )
 
 
-@pytest.mark.skipif(not USE_PG, reason="restarts the machine's PostgreSQL: only when DATABASE_URL is PostgreSQL")
-def test_postgresql_restarted_mid_dispatch(service):
-    svc = service()
+# The server this test restarts when the suite runs on SQLite (a database of its own on it).
+RESTARTABLE_PG = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def restartable_postgresql():
+    """Overrides for a PostgreSQL this test may restart: none when the suite runs on PostgreSQL;
+    else a migrated database of its own on the machine's server, dropped afterwards. Without
+    such a server (a machine with only Python) the test is skipped, saying so; on CI it fails."""
+    if not (os.path.isdir("/etc/postgresql") and shutil.which("pg_ctlcluster")):
+        _missing("no local PostgreSQL cluster to restart (/etc/postgresql, pg_ctlcluster)")
+    if USE_PG:
+        yield {}
+        return
+    admin = make_engine(RESTARTABLE_PG, isolation_level="AUTOCOMMIT")
+    name = f"sio_restart_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as err:
+        admin.dispose()
+        _missing(f"PostgreSQL unreachable at {make_url(RESTARTABLE_PG).render_as_string()} ({type(err).__name__})")
+    url = make_url(RESTARTABLE_PG).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield {"DATABASE_URL": url}
+    finally:
+        reset_services()
+        admin.dispose()  # its connection died with the restart
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI needs this test to run: {reason}")
+    pytest.skip(f"restarts a local PostgreSQL: {reason}")
+
+
+def test_postgresql_restarted_mid_dispatch(restartable_postgresql, service):  # the database outlives the service
+    svc = service(**restartable_postgresql)
     token = scenario.seed_region(svc.session, nurses=6)
     first = scenario.post_request(svc.client, token)
     svc.work()
