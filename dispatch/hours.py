@@ -9,12 +9,15 @@ means "always". French public holidays are closed when ``closed_on_holidays``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import holidays as holidays_lib
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# How far ahead ``next_open`` and ``add_open`` look before giving up on closed hours.
+HORIZON = timedelta(days=400)
 _PART = re.compile(r"^(?:(?P<days>[a-z,\-]+)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
 
 
@@ -92,20 +95,83 @@ class WeeklyHours:
         return any(d == weekday and s <= minute < e for d, s, e in self.intervals)
 
     def next_open(self, local: datetime) -> datetime:
-        """The first local time at or after ``local`` inside the hours (at most 15 days ahead)."""
-        if self.contains(local):
-            return local
-        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        for offset in range(16):
-            day = day_start + timedelta(days=offset)
-            if self.is_holiday(day.date()):
-                continue
-            starts = sorted(s for d, s, _ in self.intervals if d == day.weekday()) if not self.always else [0]
-            for start in starts:
-                candidate = day + timedelta(minutes=start)
-                if candidate >= local:
-                    return candidate
+        """The first instant at or after ``local`` (aware, local) inside the hours, in ``local``'s
+        zone; ``local`` when never open within :data:`HORIZON`."""
+        for start, _ in self.spans(local, local + HORIZON):
+            return start.astimezone(local.tzinfo)
         return local
+
+    def day_spans(self, day: date, tz: tzinfo) -> list[tuple[datetime, datetime]]:
+        """The open periods of one local day in ``tz``, merged, as UTC instants (``24:00`` is the
+        next midnight). On a clock change ``07:30-20:30`` is still 13 hours."""
+        if self.is_holiday(day):
+            return []
+        minutes = [(0, 1440)] if self.always else sorted((s, e) for d, s, e in self.intervals if d == day.weekday())
+        merged: list[list[int]] = []
+        for s, e in minutes:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        midnight = datetime.combine(day, time(0, 0))
+        return [
+            (_instant(midnight + timedelta(minutes=s), tz), _instant(midnight + timedelta(minutes=e), tz))
+            for s, e in merged
+        ]
+
+    def spans(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The open periods between two aware datetimes, in order, cut to ``[start, end)``, as
+        UTC instants; the days are ``start``'s time zone's (give local times)."""
+        tz = start.tzinfo
+        day = start.date() - timedelta(days=1)  # a span may begin the day before
+        last = end.astimezone(tz).date()
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        while day <= last:
+            for a, b in self.day_spans(day, tz):
+                a, b = max(a, start), min(b, end)
+                if a < b:
+                    yield a, b
+            day += timedelta(days=1)
+
+    def open_seconds(self, start: datetime, end: datetime) -> float:
+        """How many seconds between two aware instants fall inside the hours."""
+        return sum((b - a).total_seconds() for a, b in self.spans(start, end)) if start < end else 0.0
+
+    def add_open(self, start: datetime, seconds: float) -> datetime:
+        """The instant (UTC) at which ``seconds`` of open time have passed since ``start`` (aware,
+        local): the night, a Sunday or a holiday do not count when the hours are closed then."""
+        left = seconds
+        cursor = start
+        while cursor < start + HORIZON:
+            for a, b in self.spans(cursor, cursor + timedelta(days=7)):
+                length = (b - a).total_seconds()
+                if left <= length:
+                    return a + timedelta(seconds=left)
+                left -= length
+            cursor += timedelta(days=7)
+        return (start + timedelta(seconds=seconds)).astimezone(UTC)  # never open: plain time
+
+    def open_before(self, end: datetime, seconds: float, not_before: datetime) -> datetime | None:
+        """The latest instant (UTC) from which ``seconds`` of open time remain before ``end``
+        (aware, local); None when there is not that much between ``not_before`` and ``end``."""
+        spans = list(self.spans(not_before, end))
+        left = seconds
+        for a, b in reversed(spans):
+            length = (b - a).total_seconds()
+            if left <= length:
+                return b - timedelta(seconds=left)
+            left -= length
+        return None
+
+    def works_between(self, start: datetime, end: datetime) -> bool:
+        """Whether the hours are open at some moment of ``[start, end)`` (aware)."""
+        return next(self.spans(start, end), None) is not None
+
+
+def _instant(local: datetime, tz: tzinfo) -> datetime:
+    """A naive local wall time in ``tz`` as a UTC instant (a time skipped by a clock change
+    moves forward with it). Instants, not wall times, so that differences are real seconds."""
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 _HOLIDAY_CACHE: dict[int, holidays_lib.HolidayBase] = {}
