@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,12 +13,11 @@ from dispatch.config import Settings
 from dispatch.phones import PhoneError, normalize_phone
 from dispatch.requests import NewRequest
 from dispatch.sanitize import clean_text
+from dispatch.starts import start_error
 from dispatch.vocab import CARE_TYPES
 from models import Requester
 
 MAX_NOTES = 2000
-# A start a few minutes in the past is a clock difference, not a mistake.
-PAST_TOLERANCE = timedelta(minutes=15)
 _POSTCODE = re.compile(r"^\d{5}$")
 _INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 
@@ -32,6 +31,24 @@ def _text(body: dict, key: str) -> str | None:
     if not isinstance(value, str):
         raise TypeError
     return clean_text(value.strip(), 100_000) or None
+
+
+def _start(text: str, settings: Settings, now: datetime) -> tuple[datetime | None, bool, str | None]:
+    """``start_at``: an ISO 8601 date (care that day) or date and time (local when no offset);
+    the rules of ``dispatch.starts``. (start, has a time, error)."""
+    local_now = now.astimezone(settings.timezone)
+    try:
+        start = datetime.fromisoformat(text)
+        date_only = len(text) <= 10
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=settings.timezone)
+        local = start.astimezone(settings.timezone)
+    except (ValueError, OverflowError):  # not a date, or out of what a datetime holds in our zone
+        return None, False, "date invalide (format ISO 8601, ex. 2026-11-23T09:30)"
+    problem = start_error(start.date() if date_only else local, local_now)
+    if problem:
+        return None, False, problem
+    return local.astimezone(now.tzinfo), not date_only, None
 
 
 def parse_new_request(
@@ -69,21 +86,9 @@ def parse_new_request(
 
     start_at, has_time = None, False
     if values.get("start_at") and "start_at" not in errors:
-        try:
-            start = datetime.fromisoformat(values["start_at"])
-            date_only = len(values["start_at"]) <= 10
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=settings.timezone)
-            start_at, has_time = start.astimezone(now.tzinfo), not date_only
-            if date_only:
-                if start.date() < now.astimezone(settings.timezone).date():
-                    errors["start_at"] = "date dans le passé"
-            elif start_at < now - PAST_TOLERANCE:
-                errors["start_at"] = "date dans le passé"
-            elif start_at > now + timedelta(days=365):
-                errors["start_at"] = "date trop lointaine (plus d'un an)"
-        except ValueError:
-            errors["start_at"] = "date invalide (format ISO 8601, ex. 2026-11-23T09:30)"
+        start_at, has_time, problem = _start(values["start_at"], settings, now)
+        if problem:
+            errors["start_at"] = problem
 
     phones: dict[str, str | None] = {}
     for key, required in (("callback_phone", True), ("usual_nurse_phone", False)):

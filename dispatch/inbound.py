@@ -13,6 +13,7 @@ from dispatch.grammar import parse_nurse_reply
 from dispatch.replies import Outcome, handle_nurse_reply
 from dispatch.requests import NewRequest, cancel_request, create_request
 from dispatch.sms_intake import parse_requester_sms, resolve_start
+from dispatch.starts import start_error
 from dispatch.waves import commune_name
 from models import CareRequest, Nurse, Requester, RequesterPhone
 
@@ -39,6 +40,9 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
     if sms.kind != "request":
         return Outcome(texts.requester_usage(name))
     start_local, has_time = resolve_start(sms, now_local)
+    problem = start_error(start_local, now_local) if start_local is not None else None
+    if problem:
+        return Outcome(texts.requester_bad_date(name, start_local, problem))
     request, effects = create_request(
         session,
         settings,

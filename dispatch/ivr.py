@@ -35,6 +35,7 @@ from dispatch.ivr_steps import (
 )
 from dispatch.phones import normalize_phone
 from dispatch.requests import cancel_request
+from dispatch.starts import start_error
 from dispatch.texts import REVIEW_HANGUP, REVIEW_TRANSFERRED, REVIEW_VOICEMAIL, REVIEW_VOICEMAIL_EMPTY, Speech
 from dispatch.vocab import IVR_CARE_DIGITS
 from models import Call, IvrSession
@@ -161,8 +162,13 @@ def _day(session: Session, settings: Settings, ivr: IvrSession, call: CallInput,
 
 
 def _date(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
-    day = parse_date(call.digits or "", now.astimezone(settings.timezone).date())
-    return _goto(session, settings, ivr, "time", day=day.isoformat()) if day else _invalid(session, settings, ivr)
+    local_now = now.astimezone(settings.timezone)
+    day = parse_date(call.digits or "", local_now.date())
+    if day is None:
+        return _invalid(session, settings, ivr)
+    if start_error(day, local_now):
+        return _invalid(session, settings, ivr, Say(Speech.past_date(day)))
+    return _goto(session, settings, ivr, "time", day=day.isoformat())
 
 
 def _time(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from dispatch.effects import Effect
 from dispatch.phones import try_normalize
+from dispatch.starts import nearest_date
 from dispatch.texts import Speech
 from dispatch.vocab import IVR_CARE_DIGITS
 
@@ -164,18 +165,10 @@ def menu_choice(digits: str, count: int) -> int | None:
 
 
 def parse_date(digits: str, today: date) -> date | None:
-    """``JJMM`` → the next such date (today or later; a past day-month is next year), else None."""
+    """``JJMM`` → the nearest such date (``dispatch.starts``: it may be past), else None."""
     if len(digits) != 4 or not digits.isdigit():
         return None
-    day, month = int(digits[:2]), int(digits[2:])
-    for year in (today.year, today.year + 1):
-        try:
-            candidate = date(year, month, day)
-        except ValueError:
-            return None
-        if candidate >= today:
-            return candidate
-    return None
+    return nearest_date(int(digits[:2]), int(digits[2:]), today)
 
 
 def parse_time(digits: str) -> time | None:

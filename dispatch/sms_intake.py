@@ -10,7 +10,8 @@ Decisions worth knowing:
 * Care: perfusion and sortie (which need a skill) win over the other care words; otherwise the
   first care word in the text wins; none → ``autre``. Typos of one letter are tolerated.
 * A weekday names its next occurrence; today's own name means today (``lundi prochain`` on a
-  Monday: in a week). A past ``JJ/MM`` means next year. A time with no day leaves ``day`` None:
+  Monday: in a week). ``JJ/MM`` is the nearest such date (``dispatch.starts``): one just passed
+  is refused by the caller, not moved to next year. A time with no day leaves ``day`` None:
   :func:`resolve_start` then picks today, or tomorrow when the time has passed.
 * ``ANNULER`` (or any word starting ``annul``) with a reference is a cancel; without one, help.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dispatch.phones import find_phone_numbers
+from dispatch.starts import nearest_date
 from dispatch.vocab import REFERENCE_LENGTH
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -124,12 +126,12 @@ def _care_type(text: str, tokens: list[str]) -> str:
     return min(found)[1] if found else "autre"
 
 
-def _next_year_if_past(day: int, month: int, year: int | None, today: date) -> date | None:
+def _dated(day: int, month: int, year: int | None, today: date) -> date | None:
+    """The date written; without a year, the nearest one (``dispatch.starts.nearest_date``)."""
+    if year is None:
+        return nearest_date(day, month, today)
     try:
-        if year is not None:
-            return date(year + 2000 if year < 100 else year, month, day)
-        candidate = date(today.year, month, day)
-        return candidate if candidate >= today else date(today.year + 1, month, day)
+        return date(year + 2000 if year < 100 else year, month, day)
     except ValueError:
         return None
 
@@ -137,11 +139,11 @@ def _next_year_if_past(day: int, month: int, year: int | None, today: date) -> d
 def _day(text: str, tokens: list[str], today: date) -> date | None:
     if match := _NUMERIC_DATE.search(text):
         year = int(match.group(3)) if match.group(3) else None
-        if found := _next_year_if_past(int(match.group(1)), int(match.group(2)), year, today):
+        if found := _dated(int(match.group(1)), int(match.group(2)), year, today):
             return found
     if match := _WORD_DATE.search(text):
         number = 1 if match.group(1) == "1er" else int(match.group(1))
-        if found := _next_year_if_past(number, MONTHS.index(match.group(2)) + 1, None, today):
+        if found := _dated(number, MONTHS.index(match.group(2)) + 1, None, today):
             return found
     joined = " ".join(tokens)
     if re.search(r"\bapres ?demain\b", joined):

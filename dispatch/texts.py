@@ -256,6 +256,15 @@ def requester_ack(
     )
 
 
+def requester_bad_date(name: str, start_local: datetime, problem: str) -> str:
+    """A request by SMS whose day cannot be taken (``dispatch.starts``): nothing was created."""
+    return _sign(
+        name,
+        f"demande non enregistrée: {start_local:%d/%m/%Y}, {problem}. "
+        "Renvoyez-la avec le bon jour, ex: 42400 pansement demain 9h",
+    )
+
+
 def requester_usage(name: str) -> str:
     """One-segment help for SMS intake: the postcode is required."""
     return _sign(
@@ -327,6 +336,10 @@ def unknown_sender_help(name: str) -> str:
 # down. Kept in a class namespace: the functions above are the SMS texts, each one signed.
 # ---------------------------------------------------------------------------------------------
 
+MONTHS_SPOKEN = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
 # Care types as said in the phone menu (DESIGN §6 step 3), in the order of IVR_CARE_DIGITS.
 SPOKEN_CARE: dict[str, str] = {
     "pansement": "pansement",
@@ -367,6 +380,11 @@ class Attention:
         """The reason when the requester could not be reached by phone."""
         calls = "1 appel" if attempts == 1 else f"{attempts} appels"
         return f"demandeur injoignable par téléphone ({calls} sans réponse)"
+
+    @staticmethod
+    def voicemail_left() -> str:
+        """The reason when the call reached an answering machine: nobody heard it in person."""
+        return "message laissé sur répondeur: le demandeur ne l'a pas entendu en personne"
 
     @staticmethod
     def ivr_notes(reason: str, step: str, answers: list[tuple[str, str]]) -> str:
@@ -438,6 +456,11 @@ class Speech:
     @staticmethod
     def ask_date() -> str:
         return "Tapez la date en 4 chiffres, le jour puis le mois. Par exemple 0 5 0 3 pour le 5 mars."
+
+    @staticmethod
+    def past_date(day) -> str:
+        """A date already passed: the caller types another one."""
+        return f"Le {day.day} {MONTHS_SPOKEN[day.month - 1]} est passé."
 
     @staticmethod
     def ask_time() -> str:
