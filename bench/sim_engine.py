@@ -25,11 +25,12 @@ from bench.sim_nurses import Reading, read_offer, says_yes
 from bench.sim_region import SimNurse, SimRequest
 from dispatch.config import Settings
 from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
+from dispatch.lifecycle import ACCEPTING as ACCEPTING_STATUSES
+from dispatch.lifecycle import AWAITING
 from dispatch.outbox import Urls, deliver_messages
-from dispatch.replies import AWAITING, accept, decline
+from dispatch.replies import accept, decline
 from dispatch.requests import NewRequest, create_request
 from dispatch.telephony.simulator import SimulatorTelephony
-from dispatch.vocab import ACCEPTING_STATUSES
 from dispatch.waves import Conflict, run_wave
 from models import Message, Nurse, Offer, make_engine, make_sessionmaker
 

@@ -5,24 +5,29 @@ how to reach her), ``unfilled`` (nobody; a coordinator will call back) and ``wit
 nurse withdrew; the search goes on). Calls are placed with answering-machine detection that
 waits for the end of the greeting, so a voicemail gets the whole message after the beep.
 
-Answered by a person, or by a machine once the beep is past → a ``confirm`` call makes the
-request ``confirmed``. ``no-answer``, ``busy``, ``failed``, ``canceled`` → another attempt
-``CONFIRM_RETRY_S`` later, up to :data:`MAX_ATTEMPTS`; after the last, the same content by SMS
-when the number is a mobile, and the request flagged for the coordinators. Every call, attempt
-and outcome is in the request's timeline.
+Answered by a person → a ``confirm`` call makes the request ``confirmed``. Answered by a machine
+(``AnsweredBy=machine_*``): the message is left after the beep (detection waits for the end of
+the greeting: ``DetectMessageEnd``), the same news goes by SMS when the number is a mobile, and
+the request stays ``accepted``, flagged for the coordinators: nobody heard it in person.
+``no-answer``, ``busy``, ``failed``, ``canceled`` → another attempt ``CONFIRM_RETRY_S`` later, up
+to :data:`MAX_ATTEMPTS`; after the last, the same content by SMS when the number is a mobile, and
+the request flagged for the coordinators. Calls and their SMS wait for texting hours
+(:func:`dispatch.lifecycle.send_time`). Every call, attempt and outcome is in the request's
+timeline.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from dispatch import texts
+from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
+from dispatch.lifecycle import RequestStatus, transition
 from dispatch.outbox import queue_call, queue_sms
 from dispatch.phones import PhoneError, mask, normalize_phone
 from dispatch.texts import Attention, Speech
@@ -34,7 +39,11 @@ MAX_ATTEMPTS = 3
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
 # The request states in which a call of each purpose still has something true to say.
-STILL_TRUE = {"confirm": ("accepted",), "unfilled": ("unfilled",), "withdrawn": ("open",)}
+STILL_TRUE = {
+    "confirm": (RequestStatus.ACCEPTED,),
+    "unfilled": (RequestStatus.UNFILLED,),
+    "withdrawn": (RequestStatus.OPEN,),
+}
 
 
 def outbound_twiml(
@@ -45,13 +54,13 @@ def outbound_twiml(
     request = session.get(CareRequest, call.request_id) if call is not None and call.request_id else None
     if call is None or call.direction != "out" or request is None or answered_by == "fax":
         return Plan([Hangup()])
-    answered(session, call, request, answered_by, now)
+    effects = answered(session, settings, call, request, answered_by, now)
     if digits is not None and digits != "1":
         return Plan([Say(Speech.goodbye()), Hangup()])
     message = Say(_message(session, settings, call, request))
-    if (answered_by or "").startswith("machine"):
+    if is_machine(answered_by):
         # Detection waited for the beep: the message goes on the voicemail once, nobody can type 1.
-        return Plan([message, Hangup()])
+        return Plan([message, Hangup()], effects)
     replay = Gather(
         outbound_path(call.id), (Speech.replay_hint(),), num_digits=1, timeout=5, action_on_empty_result=False
     )
@@ -79,44 +88,57 @@ def call_progress(
     if sid and not call.sid:
         call.sid = sid
     picked_up = status == "in-progress" or (status == "completed" and call.answered_by is None)
-    if picked_up and request is not None:
-        answered(session, call, request, answered_by, now)
+    effects = answered(session, settings, call, request, answered_by, now) if picked_up and request else []
     if status in FINAL_STATUSES:
-        return call_finished(session, call, status, now, settings=settings)
+        return effects + call_finished(session, call, status, now, settings=settings)
     if call.status not in (*FINAL_STATUSES, "in-progress"):
         call.status = status  # initiated, ringing
-    return []
+    return effects
 
 
-def answered(session: Session, call: Call, request: CareRequest, answered_by: str | None, now: datetime) -> None:
-    """The call was picked up (first news of it only): note it; a confirmation is then given."""
+def answered(
+    session: Session, settings: Settings, call: Call, request: CareRequest, answered_by: str | None, now: datetime
+) -> list[Effect]:
+    """The call was picked up (first news of it only): note it. A person hearing a confirmation
+    makes the request ``confirmed``; a machine gets the message, and the SMS (:func:`_voicemail`)."""
     if call.answered_by is not None:
-        return
+        return []
     call.answered_by = answered_by or "unknown"
     if call.status not in FINAL_STATUSES:
         call.status = "in-progress"
     record(
         session, request, "call_answered", now, purpose=call.purpose, attempt=call.attempt, answered_by=call.answered_by
     )
+    if is_machine(call.answered_by):
+        return _voicemail(session, settings, call, request, now)
     if call.purpose == "confirm" and call.answered_by != "fax":
         confirm_request(session, request, now, answered_by=call.answered_by)
+    return []
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Twilio's ``AnsweredBy`` for an answering machine (``machine_end_beep``...)."""
+    return (answered_by or "").startswith("machine")
+
+
+def _voicemail(session: Session, settings: Settings, call: Call, request: CareRequest, now: datetime) -> list[Effect]:
+    """An answering machine took the call: the message is left, nobody heard it. The same news
+    by SMS to a mobile; the request stays as it is, flagged for the coordinators."""
+    if request.status not in STILL_TRUE.get(call.purpose, ()):
+        return []
+    effects = _text_the_news(session, settings, call, request, now)
+    _flag(request, Attention.voicemail_left())
+    record(session, request, "voicemail_left", now, purpose=call.purpose, attempt=call.attempt, sms=bool(effects))
+    return effects
 
 
 def confirm_request(
     session: Session, request: CareRequest, now: datetime, *, kind: str = "confirmed", actor: str = "system", **data
 ) -> bool:
     """``accepted`` → ``confirmed``: the requester was told who will come. False when not accepted."""
-    moved = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status == "accepted")
-        .values(status="confirmed", confirmed_at=now, needs_attention=False, attention_reason=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        return False
-    session.refresh(request)
-    record(session, request, kind, now, actor=actor, **({"via": "call"} if kind == "confirmed" else {}), **data)
-    return True
+    values = {"confirmed_at": now, "needs_attention": False, "attention_reason": None}
+    via = {"via": "call"} if kind == "confirmed" else {}
+    return transition(session, request, "confirmed", now, event=kind, values=values, actor=actor, **via, **data)
 
 
 def call_finished(
@@ -151,7 +173,7 @@ def call_finished(
         code=call.error_code,
     )
     if status == "completed" and call.answered_by != "fax":
-        if call.purpose == "confirm":
+        if call.purpose == "confirm" and not is_machine(call.answered_by):
             confirm_request(session, request, now, answered_by=call.answered_by)
         return []
     if status not in NOT_REACHED and status != "completed":
@@ -159,7 +181,7 @@ def call_finished(
     if request.status not in STILL_TRUE.get(call.purpose, ()) or _superseded(session, call):
         return []  # the news changed (cancelled, withdrawn, taken again): that call has nothing left to say
     if settings is not None and not refused and call.attempt < MAX_ATTEMPTS:
-        at = now + timedelta(seconds=settings.confirm_retry_s)
+        at = lifecycle.send_time(settings, request, now + timedelta(seconds=settings.confirm_retry_s))
         record(session, request, "call_retry", now, purpose=call.purpose, attempt=call.attempt + 1, at=at.isoformat())
         return [queue_call(session, call.to_phone, call.purpose, now, request=request, attempt=call.attempt + 1, at=at)]
     return _unreachable(session, settings, call, request, now)
@@ -169,18 +191,28 @@ def _unreachable(
     session: Session, settings: Settings | None, call: Call, request: CareRequest, now: datetime
 ) -> list[Effect]:
     """Nobody picked up: the same news by SMS to a mobile, and the coordinators take it from there."""
-    effects: list[Effect] = []
-    body = _fallback_text(session, settings, call, request) if settings is not None else None
-    if body and _is_mobile(call.to_phone):
-        effects.append(queue_sms(session, call.to_phone, body, now, kind="notice", request=request))
-    reason = Attention.requester_unreachable(call.attempt)
-    if request.needs_attention and request.attention_reason and reason not in request.attention_reason:
-        reason = f"{request.attention_reason}; {reason}"  # an unfilled request keeps why it is unfilled
-    request.needs_attention, request.attention_reason = True, reason[:200]
+    effects = _text_the_news(session, settings, call, request, now) if settings is not None else []
+    _flag(request, Attention.requester_unreachable(call.attempt))
     record(
         session, request, "requester_unreachable", now, purpose=call.purpose, attempts=call.attempt, sms=bool(effects)
     )
     return effects
+
+
+def _text_the_news(session: Session, settings: Settings, call: Call, request: CareRequest, now: datetime) -> list:
+    """The call's news by SMS, when the number is a mobile (and texts may go out)."""
+    body = _fallback_text(session, settings, call, request)
+    if not body or not _is_mobile(call.to_phone):
+        return []
+    at = lifecycle.send_time(settings, request, now)
+    return [queue_sms(session, call.to_phone, body, now, kind="notice", request=request, at=at)]
+
+
+def _flag(request: CareRequest, reason: str) -> None:
+    """Flag the request for the coordinators; an earlier reason (why it is unfilled) is kept."""
+    if request.needs_attention and request.attention_reason and reason not in request.attention_reason:
+        reason = f"{request.attention_reason}; {reason}"
+    request.needs_attention, request.attention_reason = True, reason[:200]
 
 
 def _superseded(session: Session, call: Call) -> bool:

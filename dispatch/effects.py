@@ -14,7 +14,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SendMessage:
+    """Send the queued text, not before ``at`` (None: now)."""
+
     message_id: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

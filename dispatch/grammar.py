@@ -8,7 +8,9 @@ not understand is ``unknown``, and the service answers with a short help.
 Decisions worth knowing:
 
 * The reference is the first run of exactly six digits; a phone number (ten digits,
-  or pairs) or a date never matches.
+  or pairs) or a date never matches. A yes, no or withdrawal followed by a run of four to
+  nine digits that is not six (``OUI 12345``: a digit missed) names no request: its
+  ``bad_reference`` is kept, so that the answer asks her to check it rather than guessing.
 * A bare reference (``123456``) is ``unknown`` with that reference: it does not say
   yes or no, so the reply asks ``OUI 123456 ou NON 123456``. ``123456 oui`` is an accept.
 * The short forms ``o``, ``n``, ``1``, ``2`` count only alone or followed by a reference,
@@ -72,11 +74,13 @@ _SHORT: dict[str, str] = {"o": "accept", "1": "accept", "n": "decline", "2": "de
 
 @dataclass(frozen=True)
 class NurseCommand:
-    """One parsed reply: ``kind`` (see :data:`KINDS`), a six-digit ``reference`` and PAUSE ``days``."""
+    """One parsed reply: ``kind`` (see :data:`KINDS`), a six-digit ``reference``, PAUSE ``days``,
+    and a mistyped reference (``bad_reference``)."""
 
     kind: str
     reference: str | None = None
     days: int | None = None
+    bad_reference: str | None = None
 
 
 def normalize(body: str) -> str:
@@ -152,4 +156,7 @@ def parse_nurse_reply(body: str) -> NurseCommand:
         return NurseCommand("pause", None, None if open_ended else _pause_days(tokens[used:]))
     if kind in ("stop", "start", "help", "resume"):
         return NurseCommand(kind)
+    if reference is None and kind in ("accept", "decline", "withdraw"):
+        typo = next((t for t in tokens[used:] if t.isdigit() and 4 <= len(t) <= 9), None)
+        return NurseCommand(kind, None, bad_reference=typo)
     return NurseCommand(kind, reference)

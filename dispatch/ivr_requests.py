@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
 from dispatch.effects import Effect
+from dispatch.lifecycle import send_time
 from dispatch.outbox import queue_sms
 from dispatch.phones import normalize_phone
 from dispatch.requests import NewRequest, create_request
@@ -125,5 +126,8 @@ def request_from_call(
     if review_reason and (review_reason != REVIEW_HANGUP or data.get("choice")):
         # Coordinators on duty hear of it at once (a hang-up at the greeting is not worth a text).
         body = coordinator_review_alert(settings.sio_name, request.reference)
-        effects += [queue_sms(session, p, body, now, kind="alert", request=request) for p in on_duty_phones(session)]
+        at = send_time(settings, request, now)
+        effects += [
+            queue_sms(session, p, body, now, kind="alert", request=request, at=at) for p in on_duty_phones(session)
+        ]
     return request, effects

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.hours import HoursError, WeeklyHours
+from dispatch.lifecycle import CareWindow
 from dispatch.vocab import required_skill
 from models import CareRequest, Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
@@ -62,21 +63,28 @@ def _hours(text: str) -> WeeklyHours | None:
         return None  # validated on import; an unreadable rule never blocks a nurse
 
 
-def is_available(availability: str, local_moment: datetime) -> bool:
+@lru_cache(maxsize=4096)
+def is_available(availability: str, window: CareWindow) -> bool:
+    """Whether her weekly hours are open at some moment of the care window (nurses share a few
+    hours texts: one answer each per window)."""
     hours = _hours(availability or "")
-    return hours is None or hours.contains(local_moment)
+    return hours is None or hours.works_between(window.start, window.end)
 
 
 def rank_candidates(
     session: Session,
     request: CareRequest,
     now: datetime,
-    local_moment: datetime,
+    window: CareWindow,
     *,
     limit: int,
     radius_steps: tuple[int, ...] = (0,),
 ) -> list[Candidate]:
     """Up to ``limit`` nurses to offer next, nearest step first, fairest first within a step.
+
+    Eligible: not paused, opted out, absent on the window's day, nor kept out of the request's
+    current round (``dispatch.waves``: offered in it, or declined it once); working at some
+    moment of ``window`` (``dispatch.lifecycle.care_window``); with the care's skill.
 
     Step 0 is the nurses who declared one of the request's communes; each further
     step (km) adds nurses serving a commune within that distance. Within a step:
@@ -95,20 +103,20 @@ def rank_candidates(
     communes = request_communes(session, request)
     if not communes or limit <= 0:
         return []
-    query = _Query(session, request, now, local_moment, communes)
+    query = _Query(session, request, now, window, communes)
     centres, declared = query.declared_zone()
     chosen = sorted(
         (
             Candidate(row.id, 0.0, row.acc or 0, row.last)
             for row in declared.values()
-            if is_available(row.availability, local_moment)
+            if is_available(row.availability, window)
         ),
         key=_rank,
     )[:limit]
     radii = sorted(r for r in set(radius_steps) if r > 0)
     if len(chosen) >= limit or not radii or not centres:
         return chosen
-    ring = _Ring(query, centres, set(declared), local_moment)
+    ring = _Ring(query, centres, set(declared), window)
     steps: list[list[tuple[float, int]]] = []
     wanted = limit - len(chosen)
     previous = -math.inf
@@ -153,27 +161,24 @@ class _Query:
     its EXISTS clauses cost more client time than PostgreSQL takes to run it.
     """
 
-    def __init__(
-        self, session: Session, request: CareRequest, now: datetime, local_moment: datetime, communes: list[str]
-    ):
+    def __init__(self, session: Session, request: CareRequest, now: datetime, window: CareWindow, communes: list[str]):
         if session.autoflush:
             session.flush()  # as session.execute would: the statements below run on its connection
         self.connection = session.connection()
         self.skill = required_skill(request.care_type)
-        self.usual = bool(request.usual_nurse_id)
         self.params = {
             "now": now,
             "since": now - FAIRNESS_WINDOW,
-            "today": local_moment.date(),
+            "today": window.start.date(),
             "request_id": request.id,
+            "round": request.round,
             "skill": self.skill,
-            "usual_nurse_id": request.usual_nurse_id,
             "communes": communes,
         }
 
     def declared_zone(self) -> tuple[list[geo.Place], dict]:
         """The communes' points, and the eligible nurses declaring them with their fairness figures."""
-        rows = self.connection.execute(_declared_statement(bool(self.skill), self.usual), self.params).all()
+        rows = self.connection.execute(_declared_statement(bool(self.skill)), self.params).all()
         centres = {r.insee: geo.Place(r.insee, r.name, r.department, r.lat, r.lon) for r in rows}
         declared = {r.id: r for r in rows if r.id is not None}  # a nurse declaring two of the communes: once
         return list(centres.values()), declared
@@ -181,7 +186,7 @@ class _Query:
     def ring(self, inner: list[geo.Box], boxes: list[geo.Box]):
         """(nurse, availability, commune, lat, lon) of the eligible nurses serving a commune in
         ``boxes`` but in none of ``inner`` (read by the previous step) nor named by the request."""
-        statement = _ring_statement(bool(self.skill), self.usual, len(boxes), bool(inner))
+        statement = _ring_statement(bool(self.skill), len(boxes), bool(inner))
         params = {**self.params, **geo.box_parameters(boxes, "box"), **geo.box_parameters(inner, "inner")}
         return self.connection.execute(statement, params)
 
@@ -193,9 +198,9 @@ class _Query:
         return {row.id: (row.acc or 0, row.last) for row in rows}
 
 
-def _conditions(skill: bool, usual: bool) -> list:
+def _conditions(skill: bool) -> list:
     """The SQL conditions every candidate meets, whatever her distance (parameters: now, today,
-    request_id, skill, usual_nurse_id)."""
+    request_id, round, skill)."""
     today = bindparam("today")
     conditions = [
         Nurse.opted_out_at.is_(None),
@@ -203,12 +208,15 @@ def _conditions(skill: bool, usual: bool) -> list:
         ~exists().where(
             NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
         ),
-        ~exists().where(Offer.nurse_id == Nurse.id, Offer.request_id == bindparam("request_id")),
+        # Asked in this round, or said no once: not again.
+        ~exists().where(
+            Offer.nurse_id == Nurse.id,
+            Offer.request_id == bindparam("request_id"),
+            or_(Offer.round == bindparam("round"), Offer.status == "declined"),
+        ),
     ]
     if skill:
         conditions.append(exists().where(NurseSkill.nurse_id == Nurse.id, NurseSkill.skill == bindparam("skill")))
-    if usual:
-        conditions.append(Nurse.id != bindparam("usual_nurse_id"))
     return conditions
 
 
@@ -228,14 +236,14 @@ def _fairness_columns():
 
 
 @lru_cache(maxsize=8)
-def _declared_statement(skill: bool, usual: bool):
+def _declared_statement(skill: bool):
     """The request's communes, each outer-joined to its eligible nurses (none: one row of
     nulls), so that a radius step needs no query of its own to know where the request is."""
     communes = bindparam("communes", expanding=True)
     nurses = (
         select(NurseZone.insee, Nurse.id, Nurse.availability, *_fairness_columns())
         .join(Nurse, Nurse.id == NurseZone.nurse_id)
-        .where(NurseZone.insee.in_(communes), *_conditions(skill, usual))
+        .where(NurseZone.insee.in_(communes), *_conditions(skill))
         .subquery()
     )
     return (
@@ -256,7 +264,7 @@ def _declared_statement(skill: bool, usual: bool):
 
 
 @lru_cache(maxsize=64)
-def _ring_statement(skill: bool, usual: bool, boxes: int, inner: bool):
+def _ring_statement(skill: bool, boxes: int, inner: bool):
     query = (
         select(NurseZone.nurse_id, Nurse.availability, Commune.insee, Commune.lat, Commune.lon)
         .join(NurseZone, NurseZone.insee == Commune.insee)
@@ -264,7 +272,7 @@ def _ring_statement(skill: bool, usual: bool, boxes: int, inner: bool):
         .where(
             geo.in_boxes(boxes, "box"),
             Commune.insee.not_in(bindparam("communes", expanding=True)),
-            *_conditions(skill, usual),
+            *_conditions(skill),
         )
     )
     return query.where(~geo.in_boxes(boxes, "inner")) if inner else query
@@ -294,11 +302,11 @@ class _Ring:
     they outnumber those still wanted, ties at the cut included.
     """
 
-    def __init__(self, query: _Query, centres: list[geo.Place], declared: set[int], local_moment: datetime):
+    def __init__(self, query: _Query, centres: list[geo.Place], declared: set[int], window: CareWindow):
         self.query = query
         self.centres = centres
         self.declared = declared  # step 0's eligible nurses: never in a radius step
-        self.local_moment = local_moment
+        self.window = window
         self.known = -math.inf  # every commune within this many km has been read
         self.boxes: list[geo.Box] = []
         self.distance: dict[int, float] = {}  # nurse → km to her nearest zone read so far
@@ -343,7 +351,7 @@ class _Ring:
             if d < self.distance.get(nurse_id, math.inf):
                 self.distance[nurse_id] = d
             if nurse_id not in self.available:
-                self.available[nurse_id] = is_available(availability, self.local_moment)
+                self.available[nurse_id] = is_available(availability, self.window)
         self.boxes, self.known = boxes, radius
 
 

@@ -20,10 +20,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
 from dispatch.effects import Effect, PlaceCall, SendMessage
+from dispatch.lifecycle import ACCEPTING
 from dispatch.phones import mask
 from dispatch.telephony import MaybeSent, OptedOut, Telephony, TelephonyError, TransientError
 from dispatch.timeline import record
-from dispatch.vocab import ACCEPTING_STATUSES
 from models import Call, CareRequest, Message, Nurse, Offer
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,12 @@ def queue_sms(
     nurse: Nurse | None = None,
     offer: Offer | None = None,
     from_phone: str | None = None,
+    at: datetime | None = None,
 ) -> SendMessage:
-    """Write a text to send; return the effect that sends it once the caller has committed."""
+    """Write a text to send (not before ``at``); return the effect that sends it once the caller
+    has committed."""
     recipient = (to, nurse.id if nurse else None, offer.id if offer else None)
-    return queue_sms_many(session, [recipient], body, now, kind=kind, request=request, from_phone=from_phone)[0]
+    return queue_sms_many(session, [recipient], body, now, kind=kind, request=request, from_phone=from_phone, at=at)[0]
 
 
 def queue_sms_many(
@@ -72,11 +74,14 @@ def queue_sms_many(
     kind: str = "notice",
     request: CareRequest | None = None,
     from_phone: str | None = None,
+    at: datetime | None = None,
 ) -> list[SendMessage]:
     """The same text to several people (a wave's offers), written with one flush.
 
-    ``recipients`` are (phone, nurse id or None, offer id or None).
+    ``recipients`` are (phone, nurse id or None, offer id or None). ``at``: not before then
+    (``dispatch.lifecycle.send_time``: a notice waits for texting hours); None or past: now.
     """
+    later = at if at is not None and at > now else None
     messages = [
         Message(
             direction="out",
@@ -88,14 +93,14 @@ def queue_sms_many(
             request_id=request.id if request else None,
             nurse_id=nurse_id,
             offer_id=offer_id,
-            send_after=now,
+            send_after=later or now,
             created_at=now,
         )
         for to, nurse_id, offer_id in recipients
     ]
     session.add_all(messages)
     session.flush()
-    return [SendMessage(message.id) for message in messages]
+    return [SendMessage(message.id, at=later) for message in messages]
 
 
 def queue_call(
@@ -108,6 +113,8 @@ def queue_call(
     attempt: int = 1,
     at: datetime | None = None,
 ) -> PlaceCall:
+    """Write a call to place (not before ``at``); return the effect that places it after commit."""
+    later = at if at is not None and at > now else None
     call = Call(
         direction="out",
         purpose=purpose,
@@ -115,18 +122,22 @@ def queue_call(
         status="queued",
         attempt=attempt,
         request_id=request.id if request else None,
-        send_after=at or now,
+        send_after=later or now,
         created_at=now,
     )
     session.add(call)
     session.flush()
-    return PlaceCall(call.id, at=at)
+    return PlaceCall(call.id, at=later)
+
+
+# A job may run this early for a row due later (clocks of the web and worker machines).
+EARLY = timedelta(seconds=1)
 
 
 def _claimable(model, now: datetime):
-    """Queued, or claimed by a worker that died (its claim older than ``CLAIM_TIMEOUT``)."""
+    """Queued and due, or claimed by a worker that died (its claim older than ``CLAIM_TIMEOUT``)."""
     return or_(
-        model.status == "queued",
+        (model.status == "queued") & or_(model.send_after.is_(None), model.send_after <= now + EARLY),
         (model.status.in_(("sending", "placing"))) & (model.claimed_at < now - CLAIM_TIMEOUT),
     )
 
@@ -234,7 +245,7 @@ _OFFER_STILL_OPEN = or_(
     Message.offer_id.is_(None),
     exists()
     .where(Offer.id == Message.offer_id, Offer.status == "pending", CareRequest.id == Offer.request_id)
-    .where(CareRequest.status.in_(ACCEPTING_STATUSES)),
+    .where(CareRequest.status.in_(ACCEPTING)),
 )
 
 
@@ -357,7 +368,7 @@ def place_call(
     """Place one queued outbound call (TwiML and retries are the voice flow's)."""
     with session.begin():
         call = session.get(Call, call_id)
-        if call is None or (call.send_after and call.send_after > now + timedelta(seconds=1)):
+        if call is None or (call.send_after and call.send_after > now + EARLY):
             return []
         if not _claim(session, Call, [call_id], now):
             return []

@@ -21,6 +21,9 @@ Used by ``dispatch.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive`` (the
    its likeliest nurses goes on at the usual pace instead of texting the whole zone.
 5. :func:`choose_wait`: the wave waits until, by the estimates, a yes should have come (its
    chance reaches ``TARGET``), never less than ``MIN_WAIT_S`` nor more than ``DISPATCH_WAVE_WAIT_S``.
+6. :func:`explore`: one more place in a wave for the candidate who said yes in her history and
+   has had no offer for the longest, once that is over ``EXPLORE_AFTER`` (3 days): an estimate
+   drawn from old answers can never freeze a willing nurse out, at a text a wave at most.
 
 A wave costs about twice its size: the offers, then a "pourvue" notice to every nurse still
 silent when someone says yes. That is why waves stop at the target instead of texting everyone.
@@ -28,20 +31,22 @@ silent when someone says yes. That is why waves stop at the target instead of te
 A new deployment has no history, and the estimates would be the priors' alone: while the
 candidates have fewer than ``MIN_ANSWERS`` answers each on average, :func:`adaptive_wave`
 returns None and the fixed waves run, until the offers table has taught the policy something.
+The waves and waits are counted in the request's search time (``dispatch.lifecycle``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
-from dispatch.estimates import Model, fit
+from dispatch.estimates import Model, Record, fit
 from dispatch.history import History, extend_history, load_history
+from dispatch.lifecycle import CareWindow
 from dispatch.matching import Candidate, rank_candidates
 from models import CareRequest, Offer
 
@@ -53,6 +58,8 @@ WAIT_STEP_S = 30
 ZONE_POOL = 1000  # declared-zone candidates considered (a large town's whole list)
 RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
+EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
+YES_FIELD = Record._fields.index("yes")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
 
@@ -198,7 +205,7 @@ def _propose(
 
 
 def adaptive_wave(
-    session: Session, settings: Settings, request: CareRequest, now: datetime, local_moment: datetime
+    session: Session, settings: Settings, request: CareRequest, now: datetime, window: CareWindow
 ) -> Plan | None:
     """The request's next wave and its wait; None while history is too thin (the fixed waves run).
 
@@ -207,7 +214,9 @@ def adaptive_wave(
     """
     tz = settings.timezone
     offered = session.execute(
-        select(Offer.nurse_id, Offer.sent_at, Offer.status).where(Offer.request_id == request.id)
+        select(Offer.nurse_id, Offer.sent_at, Offer.status).where(
+            Offer.request_id == request.id, Offer.round == request.round
+        )
     ).all()
     silent = [
         (o.nurse_id, o.sent_at.astimezone(tz).hour, (now - o.sent_at).total_seconds())
@@ -215,9 +224,9 @@ def adaptive_wave(
         if o.status in ("sent", "delivered") and o.sent_at is not None
     ]
     silent_ids = [n for n, _, _ in silent]
-    # The request's first wave (after the usual nurse's) buys speed; later ones go at the usual pace.
+    # The round's first wave (after the usual nurse's) buys speed; later ones go at the usual pace.
     horizon = HORIZON_S if all(o.nurse_id == request.usual_nurse_id for o in offered) else settings.wave_wait_s
-    pool = rank_candidates(session, request, now, local_moment, limit=ZONE_POOL, radius_steps=(0,))
+    pool = rank_candidates(session, request, now, window, limit=ZONE_POOL, radius_steps=(0,))
     history = History({}, {}, {})
     proposal = None
     if pool:
@@ -227,7 +236,7 @@ def adaptive_wave(
             return None
     if (proposal is None or not proposal.enough) and max(settings.radius_km, default=0) > 0:
         pool = rank_candidates(
-            session, request, now, local_moment, limit=len(pool) + RING_POOL, radius_steps=settings.radius_km
+            session, request, now, window, limit=len(pool) + RING_POOL, radius_steps=settings.radius_km
         )
         if pool:
             ids = [c.nurse_id for c in pool] + silent_ids
@@ -238,13 +247,37 @@ def adaptive_wave(
     if proposal is None:
         return Plan([], settings.wave_wait_s)  # nobody left: the request becomes unfilled
     chosen = [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]]
+    explored = explore(proposal.ordered, chosen, history, now)
     if proposal.size == 0:
         # The silent nurses carry the target already; a wave needs someone: the likeliest, at leisure.
-        return Plan(chosen, settings.wave_wait_s)
+        return Plan(chosen + explored, settings.wave_wait_s)
     outlook = proposal.outlook
     wait = choose_wait(
         lambda t: chance_of_a_yes([outlook.already(t), *(outlook.fresh(n, t) for n in chosen)]),
         TARGET,
         settings.wave_wait_s,
     )
-    return Plan(chosen, wait)
+    return Plan(chosen + explored, wait)
+
+
+def explore(ordered: list[Candidate], chosen: list[int], history: History, now: datetime) -> list[int]:
+    """The wave's exploration place: the candidate left out of it who said yes in her history
+    and has had no offer for the longest, if that is over ``EXPLORE_AFTER`` (none otherwise).
+
+    Estimates are only as good as the offers behind them: a nurse ranked low (she answers late,
+    say) would get no offer, hence no new answer, and stay ranked low for as long as her old
+    answers are in the history. One place a wave, for the most neglected willing nurse, bounds
+    what exploring costs (a text a wave at most) and ends any such freeze within days.
+    """
+    taken = set(chosen)
+    neglected = [
+        c
+        for c in ordered
+        if c.nurse_id not in taken
+        and c.last_offer_at is not None
+        and now - c.last_offer_at >= EXPLORE_AFTER
+        and any(record[YES_FIELD] for record in history.records.get(c.nurse_id, ()))
+    ]
+    if not neglected:
+        return []
+    return [min(neglected, key=lambda c: (c.last_offer_at, c.nurse_id)).nurse_id]

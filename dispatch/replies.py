@@ -12,21 +12,19 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import null, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from dispatch import texts
+from dispatch import lifecycle, texts
 from dispatch.config import Settings
-from dispatch.effects import Effect, RunWave
+from dispatch.effects import Effect
 from dispatch.grammar import NurseCommand
+from dispatch.lifecycle import ACCEPTING, AWAITING, TAKEN_BY_A_NURSE, OfferStatus, RequestStatus, transition
 from dispatch.links import details_link
 from dispatch.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.phones import normalize_phone
 from dispatch.timeline import nurse_actor, record
-from dispatch.vocab import ACCEPTING_STATUSES
-from dispatch.waves import check_wave_end, commune_name
+from dispatch.waves import check_wave_end, commune_name, lock_request, new_round
 from models import CareRequest, Nurse, Offer
 
-AWAITING = ("pending", "sent", "delivered")
 LATE_WINDOW = timedelta(days=2)
 PAUSE_FOREVER = timedelta(days=3650)
 
@@ -46,23 +44,28 @@ def _awaiting_offers(session: Session, nurse: Nurse) -> list[Offer]:
         session.scalars(
             select(Offer)
             .join(CareRequest, CareRequest.id == Offer.request_id)
-            .where(Offer.nurse_id == nurse.id, Offer.status.in_(AWAITING), CareRequest.status.in_(ACCEPTING_STATUSES))
+            .where(Offer.nurse_id == nurse.id, Offer.status.in_(AWAITING), CareRequest.status.in_(ACCEPTING))
             .order_by(Offer.id)
         )
     )
 
 
 def _offer_for(session: Session, nurse: Nurse, reference: str) -> Offer | None:
+    """Her offer of that request (of its latest round she was asked in)."""
     return session.scalar(
         select(Offer)
         .join(CareRequest, CareRequest.id == Offer.request_id)
         .where(Offer.nurse_id == nurse.id, CareRequest.reference == reference)
+        .order_by(Offer.id.desc())
+        .limit(1)
     )
 
 
 def _target_offer(session: Session, settings: Settings, nurse: Nurse, command: NurseCommand, verb: str, now: datetime):
     """The offer a yes/no is about, or the Outcome to answer when it cannot be told."""
     name = settings.sio_name
+    if command.bad_reference:
+        return Outcome(texts.unknown_reference(name, command.bad_reference))
     if command.reference:
         offer = _offer_for(session, nurse, command.reference)
         return offer if offer else Outcome(texts.unknown_reference(name, command.reference))
@@ -77,45 +80,51 @@ def _target_offer(session: Session, settings: Settings, nurse: Nurse, command: N
         .order_by(Offer.id.desc())
         .limit(1)
     )
-    if recent is not None and recent.status == "taken" and verb == "OUI":
-        record(session, recent.request, "late_yes", now, actor=nurse_actor(nurse), nurse=nurse)
-        return Outcome(texts.late_yes(name, recent.request.reference))
+    closed_unanswered = (OfferStatus.TAKEN, OfferStatus.WITHDRAWN)
+    if recent is not None and verb == "OUI" and recent.status in closed_unanswered and recent.sent_at is not None:
+        # Her last offer, closed before she answered: a yes to it still counts if the request
+        # takes one (reopened after a withdrawal, relaunched); else she hears why not.
+        return recent
     return Outcome(texts.no_pending_offer(name))
 
 
 def accept(
-    session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime, *, actor: str | None = None
+    session: Session,
+    settings: Settings,
+    nurse: Nurse,
+    offer: Offer,
+    now: datetime,
+    *,
+    actor: str | None = None,
+    sources: tuple[RequestStatus, ...] = ACCEPTING,
 ) -> Outcome:
-    """Her yes: the one guarded UPDATE decides whether she is first."""
+    """Her yes: the one guarded UPDATE decides whether she is first. ``sources``: the statuses it
+    may be taken from (a coordinator's hand also takes a request in review)."""
     name, request = settings.sio_name, offer.request
-    if request.accepted_nurse_id == nurse.id and request.status in ("accepted", "confirmed"):
+    if request.accepted_nurse_id == nurse.id and request.status in TAKEN_BY_A_NURSE:
         return Outcome(texts.accepted_details(*_details_args(session, settings, request, now)))
     taken = {
-        "status": "accepted",
         "accepted_nurse_id": nurse.id,
         "accepted_at": now,
         "next_wave_at": None,
         "needs_attention": False,
         "attention_reason": None,
     }
-    won = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status.in_(ACCEPTING_STATUSES))
-        .values(**taken)
-        .execution_options(synchronize_session=False)
-    )
-    if won.rowcount != 1:
+    if not transition(
+        session, request, "accepted", now, sources=sources, values=taken, actor=actor or nurse_actor(nurse), nurse=nurse
+    ):
+        session.refresh(request, ["status"])
         if offer.status in AWAITING:
-            offer.status, offer.answered_at = "taken", now
+            offer.status, offer.answered_at = OfferStatus.TAKEN, now
         record(session, request, "late_yes", now, actor=nurse_actor(nurse), nurse=nurse)
+        if request.status == RequestStatus.CANCELLED:
+            return Outcome(texts.offer_cancelled(name, request.reference))
         return Outcome(texts.late_yes(name, request.reference))
-    for key, value in taken.items():  # the UPDATE wrote them: tell the ORM without reading the row again
-        set_committed_value(request, key, value)
-    offer.status, offer.answered_at = "accepted", now
-    record(session, request, "accepted", now, actor=actor or nurse_actor(nurse), nurse=nurse)
+    offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
     effects = close_other_offers(session, settings, request, now, texts.taken, keep=offer)
     if request.callback_phone:
-        effects.append(queue_call(session, request.callback_phone, "confirm", now, request=request))
+        at = lifecycle.send_time(settings, request, now)
+        effects.append(queue_call(session, request.callback_phone, "confirm", now, request=request, at=at))
     return Outcome(texts.accepted_details(*_details_args(session, settings, request, now)), effects)
 
 
@@ -144,7 +153,8 @@ def close_other_offers(
     keep: Offer | None = None,
     new_status: str = "taken",
 ) -> list[Effect]:
-    """Close every other offer still awaiting an answer; those whose text went out get ``text``.
+    """Close every other offer still awaiting an answer; those whose text went out get ``text``
+    (when texts may go out: :func:`dispatch.lifecycle.send_time`).
 
     Two guarded UPDATEs, the unsent offers first: an offer whose text the outbox marks sent
     at this very moment is then either withdrawn here (and the outbox, finding it withdrawn,
@@ -174,66 +184,60 @@ def close_other_offers(
         tuple(row) for row in session.execute(select(Nurse.phone, Nurse.id, null()).where(Nurse.id.in_(told)))
     ]
     body = text(settings.sio_name, request.reference)
-    return list(queue_sms_many(session, recipients, body, now, kind="notice", request=request))
+    at = lifecycle.send_time(settings, request, now)
+    return list(queue_sms_many(session, recipients, body, now, kind="notice", request=request, at=at))
 
 
 def decline(session: Session, settings: Settings, nurse: Nurse, offer: Offer, now: datetime) -> Outcome:
     request = offer.request
     if offer.status not in AWAITING:
-        if offer.status == "accepted":
+        if offer.status == OfferStatus.ACCEPTED:
             return Outcome(texts.which_reference(settings.sio_name, [request.reference], "DESISTE"))
         return Outcome(texts.declined_ack(settings.sio_name, request.reference))
-    offer.status, offer.answered_at = "declined", now
+    offer.status, offer.answered_at = OfferStatus.DECLINED, now
     record(session, request, "declined", now, actor=nurse_actor(nurse), nurse=nurse)
     return Outcome(texts.declined_ack(settings.sio_name, request.reference), check_wave_end(session, request, now))
 
 
 def withdraw(session: Session, settings: Settings, nurse: Nurse, reference: str | None, now: datetime) -> Outcome:
-    """DESISTE: she gives back a request she had accepted; it reopens without her."""
-    query = select(CareRequest).where(
-        CareRequest.accepted_nurse_id == nurse.id, CareRequest.status.in_(("accepted", "confirmed"))
+    """DESISTE: she gives back a request she had accepted. It reopens for a new round without
+    her (nurses who never answered may be asked again), and the requester is told."""
+    query = select(CareRequest.id).where(
+        CareRequest.accepted_nurse_id == nurse.id, CareRequest.status.in_(TAKEN_BY_A_NURSE)
     )
     if reference:
         query = query.where(CareRequest.reference == reference)
-    requests = list(session.scalars(query.order_by(CareRequest.id)))
-    if not requests:
+    found = list(session.scalars(query.order_by(CareRequest.id)))
+    if not found:
         return Outcome(texts.withdraw_nothing(settings.sio_name))
-    if len(requests) > 1:
-        return Outcome(texts.which_reference(settings.sio_name, [r.reference for r in requests], "DESISTE"))
-    request = requests[0]
-    moved = session.execute(
-        update(CareRequest)
-        .where(
-            CareRequest.id == request.id,
-            CareRequest.status.in_(("accepted", "confirmed")),
-            CareRequest.accepted_nurse_id == nurse.id,
-        )
-        .values(status="open", accepted_nurse_id=None, accepted_at=None, confirmed_at=None, next_wave_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    if len(found) > 1:
+        references = session.scalars(select(CareRequest.reference).where(CareRequest.id.in_(found)))
+        return Outcome(texts.which_reference(settings.sio_name, sorted(references), "DESISTE"))
+    request = lock_request(session, found[0])
+    if request is None or request.accepted_nurse_id != nurse.id or request.status not in TAKEN_BY_A_NURSE:
         return Outcome(texts.withdraw_nothing(settings.sio_name))
-    session.refresh(request)
     offer = _offer_for(session, nurse, request.reference)
     if offer is not None:
-        offer.status, offer.answered_at = "declined", now  # never offered this request again
-    record(session, request, "withdrawn", now, actor=nurse_actor(nurse), nurse=nurse)
-    effects: list[Effect] = [RunWave(request.id, request.wave)]
+        offer.status, offer.answered_at = OfferStatus.DECLINED, now  # never offered this request again
+    effects = new_round(
+        session,
+        settings,
+        request,
+        "withdrawn",
+        now,
+        values={"accepted_nurse_id": None, "accepted_at": None, "confirmed_at": None},
+        actor=nurse_actor(nurse),
+        nurse=nurse,
+    )
+    if effects is None:
+        return Outcome(texts.withdraw_nothing(settings.sio_name))
     if request.callback_phone:
-        phone = normalize_phone(request.callback_phone)
+        phone, at = normalize_phone(request.callback_phone), lifecycle.send_time(settings, request, now)
         if phone.is_mobile:
-            effects.append(
-                queue_sms(
-                    session,
-                    phone.e164,
-                    texts.requester_nurse_withdrew(settings.sio_name, request.reference),
-                    now,
-                    kind="notice",
-                    request=request,
-                )
-            )
+            body = texts.requester_nurse_withdrew(settings.sio_name, request.reference)
+            effects.append(queue_sms(session, phone.e164, body, now, kind="notice", request=request, at=at))
         else:
-            effects.append(queue_call(session, phone.e164, "withdrawn", now, request=request))
+            effects.append(queue_call(session, phone.e164, "withdrawn", now, request=request, at=at))
     return Outcome(texts.withdraw_ack(settings.sio_name, request.reference), effects)
 
 
@@ -276,7 +280,7 @@ def opt_out(session: Session, settings: Settings, nurse: Nurse, now: datetime) -
     record(session, None, "nurse_opted_out", now, actor=nurse_actor(nurse), nurse=nurse)
     effects: list[Effect] = []
     for offer in _awaiting_offers(session, nurse):
-        offer.status, offer.answered_at = "declined", now
+        offer.status, offer.answered_at = OfferStatus.DECLINED, now
         record(session, offer.request, "declined", now, actor=nurse_actor(nurse), nurse=nurse, reason="opt-out")
         effects.extend(check_wave_end(session, offer.request, now))
     return Outcome(texts.opted_out_ack(settings.sio_name), effects)

@@ -6,18 +6,19 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import geo, texts
+from dispatch import geo, lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
+from dispatch.lifecycle import ACCEPTING, AWAITING, OfferStatus, RequestStatus, transition
 from dispatch.outbox import queue_sms
 from dispatch.phones import mask
-from dispatch.replies import AWAITING, Outcome, accept, close_other_offers
+from dispatch.replies import Outcome, accept, close_other_offers
 from dispatch.timeline import record
-from dispatch.vocab import CANCELLABLE_STATUSES, CARE_TYPES, REFERENCE_LENGTH
-from dispatch.waves import lock_request, start_dispatch
+from dispatch.vocab import CARE_TYPES, REFERENCE_LENGTH
+from dispatch.waves import lock_request, new_round, start_dispatch
 from models import CareRequest, Nurse, Offer, Requester
 
 
@@ -80,7 +81,8 @@ def create_request(
         usual_nurse_phone=new.usual_nurse_phone,
         notes=new.notes,
         recording_url=new.recording_url,
-        status="review" if new.review_reason else "open",
+        status=RequestStatus.REVIEW if new.review_reason else RequestStatus.OPEN,
+        round=1,
         created_at=now,
         updated_at=now,
     )
@@ -114,19 +116,15 @@ def create_request(
 def cancel_request(
     session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str, reason: str | None = None
 ) -> list[Effect] | None:
-    """Cancel; pending offers are withdrawn and an accepted nurse is told. None when already closed."""
+    """Cancel; pending offers are withdrawn and an accepted nurse is told (when texts may go
+    out: :func:`dispatch.lifecycle.send_time`). None when already closed."""
     previous_nurse = request.accepted_nurse
-    moved = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status.in_(CANCELLABLE_STATUSES))
-        .values(status="cancelled", closed_at=now, next_wave_at=None, needs_attention=False)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    values = {"closed_at": now, "next_wave_at": None, "needs_attention": False}
+    if not transition(session, request, "cancelled", now, values=values, actor=actor, reason=reason):
         return None
-    session.refresh(request)
-    record(session, request, "cancelled", now, actor=actor, reason=reason)
-    effects = close_other_offers(session, settings, request, now, texts.offer_cancelled, new_status="withdrawn")
+    effects = close_other_offers(
+        session, settings, request, now, texts.offer_cancelled, new_status=OfferStatus.WITHDRAWN
+    )
     if previous_nurse is not None:
         effects.append(
             queue_sms(
@@ -137,6 +135,7 @@ def cancel_request(
                 kind="notice",
                 request=request,
                 nurse=previous_nurse,
+                at=lifecycle.send_time(settings, request, now),
             )
         )
     return effects
@@ -146,26 +145,29 @@ def assign_nurse(
     session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime, *, actor: str
 ) -> Outcome:
     """A coordinator gives the request to a nurse by hand (she agreed on the phone): the same
-    guarded acceptance as her own yes, so it can never make a second winner."""
-    offer = session.scalar(select(Offer).where(Offer.request_id == request.id, Offer.nurse_id == nurse.id))
+    guarded acceptance as her own yes, so it can never make a second winner. Her offer is the
+    round's (written if she had none in it); she is texted the details."""
+    offer = session.scalar(
+        select(Offer).where(Offer.request_id == request.id, Offer.round == request.round, Offer.nurse_id == nurse.id)
+    )
     if offer is None:
-        offer = Offer(request_id=request.id, nurse_id=nurse.id, wave=request.wave, status="sent", created_at=now)
+        offer = Offer(
+            request_id=request.id,
+            nurse_id=nurse.id,
+            wave=request.wave,
+            round=request.round,
+            status=OfferStatus.SENT,
+            created_at=now,
+        )
         session.add(offer)
         session.flush()
     elif offer.status not in AWAITING:
-        offer.status = "sent"
-    if request.status == "review":
-        session.execute(
-            update(CareRequest)
-            .where(CareRequest.id == request.id, CareRequest.status == "review")
-            .values(status="open")
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(request)
-    outcome = accept(session, settings, nurse, offer, now, actor=actor)
+        offer.status = OfferStatus.SENT
+    outcome = accept(session, settings, nurse, offer, now, actor=actor, sources=(*ACCEPTING, RequestStatus.REVIEW))
     if outcome.reply and request.accepted_nurse_id == nurse.id:
+        at = lifecycle.send_time(settings, request, now)
         outcome.effects.append(
-            queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request, nurse=nurse)
+            queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request, nurse=nurse, at=at)
         )
     return outcome
 
@@ -173,14 +175,13 @@ def assign_nurse(
 def redispatch(
     session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str
 ) -> list[Effect]:
-    """Dispatch again (after ``unfilled`` or ``review``): a new round of waves, skipping nurses already asked."""
+    """A coordinator relaunches the search (``open``, ``unfilled`` or ``review``), whatever its
+    past: a new round from now, where the nurses who never answered may be asked again and
+    those who declined are not. [] when it cannot be (closed, or no place to search)."""
     request = lock_request(session, request.id)
-    if request is None or request.status not in ("unfilled", "review", "open"):
+    if request is None or (not request.postcode and not request.insee):
         return []
-    if not request.postcode and not request.insee:
-        return []
-    record(session, request, "redispatch", now, actor=actor)
-    return start_dispatch(session, settings, request, now)
+    return new_round(session, settings, request, "relaunched", now, event="redispatch", actor=actor) or []
 
 
 def find_request(session: Session, reference: str) -> CareRequest | None:

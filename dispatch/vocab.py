@@ -1,4 +1,6 @@
-"""The fixed words of the domain (DESIGN §5): care types, statuses, reference length."""
+"""The fixed words of the domain (DESIGN §5): care types, requester kinds, reference length.
+
+The statuses of requests and offers are ``dispatch.lifecycle``'s."""
 
 from __future__ import annotations
 
@@ -25,13 +27,6 @@ CARE_LABELS: dict[str, str] = {
     "sortie": "sortie d'hospitalisation",
     "autre": "soins infirmiers",
 }
-
-REQUEST_STATUSES: tuple[str, ...] = ("open", "accepted", "confirmed", "unfilled", "cancelled", "review")
-# A request in these statuses can still take a nurse's yes.
-ACCEPTING_STATUSES: tuple[str, ...] = ("open", "unfilled")
-ACTIVE_STATUSES: tuple[str, ...] = ("open", "accepted", "unfilled", "review")
-# A confirmed request can still be cancelled (the patient went back to hospital...).
-CANCELLABLE_STATUSES: tuple[str, ...] = (*ACTIVE_STATUSES, "confirmed")
 
 REQUESTER_KINDS: tuple[str, ...] = ("hopital", "ehpad", "labo", "social", "medecin", "autre")
 

@@ -1,10 +1,17 @@
-"""The wave policy and the request's dispatch state machine (DESIGN §6 "Dispatch").
+"""The search for a nurse: rounds and waves (DESIGN §6 "Dispatch").
 
-``advance`` is the one step: called when a request starts, when a wave's wait
-ends, or at once when every offer of the wave was declined or undeliverable.
-It writes the next wave's offers and their texts (the outbox), and returns the
-jobs to enqueue after the caller commits. Every state change is a guarded
-``UPDATE ... WHERE status = ...`` plus an event.
+``advance`` is the one step: called when a round starts, when a wave's wait ends, or at once
+when every offer of the wave was declined or undeliverable. It sends the next wave (its offers
+and their texts, through the outbox), or waits (for texting hours, or for the nurses already
+asked when nobody is left to ask), or ends the search (``unfilled``); it returns the jobs to
+enqueue after the caller commits. What the request's times mean (texting time, the search's
+deadline, the care window) is ``dispatch.lifecycle``'s; every status change goes through
+``lifecycle.transition``.
+
+A round is one search: the first (the request's creation), then one more for each withdrawal
+(DESISTE) or relaunch by a coordinator. In each round the usual nurse, if she can be asked, has
+the request alone first; then waves of the policy's nurses. Nurses who declined the request
+are never asked again; those asked in an earlier round who never answered may be.
 """
 
 from __future__ import annotations
@@ -12,23 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from dispatch import geo, texts
+from dispatch import geo, lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
+from dispatch.lifecycle import AWAITING, FINISHED, CareWindow, OfferStatus, RequestStatus, transition
 from dispatch.matching import nurse_is_reachable, rank_candidates
 from dispatch.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
-from dispatch.vocab import ACCEPTING_STATUSES
-from models import CareRequest, Coordinator, Nurse, Offer, is_postgres
+from models import CareRequest, Coordinator, Event, Nurse, Offer, is_postgres
 
 # A job that fires this early is a duplicate; the right one (or the sweeper) will come.
 EARLY_TOLERANCE = timedelta(seconds=1)
-PLANNED_AHEAD = timedelta(hours=24)
-FINISHED_OFFER = ("declined", "failed", "withdrawn")
 
 
 class Conflict(Exception):
@@ -42,43 +47,64 @@ class WavePlan:
     usual: bool = False
 
 
-def local(settings: Settings, moment: datetime) -> datetime:
-    return moment.astimezone(settings.timezone)
-
-
 def plan_next_wave(session: Session, settings: Settings, request: CareRequest, now: datetime) -> WavePlan:
-    """Who gets the next wave and how long it waits: the usual nurse alone first, then waves."""
-    moment = local(settings, max(now, request.start_at or now))
-    usual = session.get(Nurse, request.usual_nurse_id) if request.usual_nurse_id else None
-    if request.wave == 0 and usual is not None and nurse_is_reachable(session, usual, now, moment.date()):
-        planned = request.start_at is not None and request.start_at - now > PLANNED_AHEAD
-        wait = settings.usual_nurse_wait_planned_s if planned else settings.usual_nurse_wait_s
-        return WavePlan([usual.id], wait, usual=True)
+    """Who gets the next wave and how long it waits: the usual nurse alone first, then waves.
+
+    The usual nurse, whatever her zones, is asked in every round she can be: alone in its first
+    wave, or in the first wave after she can be again (back from a pause, say).
+    """
+    window = lifecycle.care_window(settings, request, now)
+    usual = _usual_to_ask(session, request, now, window)
+    waves = _waves_of_round(session, request)
+    if usual is not None and not waves:
+        return WavePlan([usual.id], lifecycle.usual_nurse_wait_s(settings, request, now), usual=True)
+    plan = None
     if settings.dispatch_policy == "adaptive":
         from dispatch.policy import adaptive_wave
 
-        adaptive = adaptive_wave(session, settings, request, now, moment)
+        adaptive = adaptive_wave(session, settings, request, now, window)
         if adaptive is not None:
-            return WavePlan(adaptive.nurse_ids, adaptive.wait_s)
-        # Too little history to estimate anyone: the fixed waves below, until there is.
-    index = request.wave - (1 if _usual_wave_sent(session, request) else 0)
-    size = settings.wave_sizes[min(index, len(settings.wave_sizes) - 1)]
-    candidates = rank_candidates(session, request, now, moment, limit=size, radius_steps=settings.radius_km)
-    return WavePlan([c.nurse_id for c in candidates], settings.wave_wait_s)
+            plan = WavePlan(adaptive.nurse_ids, adaptive.wait_s)
+        # None: too little history to estimate anyone, the fixed waves below run until there is.
+    if plan is None:
+        index = sum(1 for count, usual_only in waves if not usual_only)
+        size = settings.wave_sizes[min(index, len(settings.wave_sizes) - 1)]
+        candidates = rank_candidates(session, request, now, window, limit=size, radius_steps=settings.radius_km)
+        plan = WavePlan([c.nurse_id for c in candidates], settings.wave_wait_s)
+    if usual is not None and usual.id not in plan.nurse_ids:
+        plan = WavePlan([usual.id, *plan.nurse_ids], plan.wait_s)
+    return plan
 
 
-def _usual_wave_sent(session: Session, request: CareRequest) -> bool:
+def _usual_to_ask(session: Session, request: CareRequest, now: datetime, window: CareWindow) -> Nurse | None:
+    """The usual nurse, if she can be asked now and has not been in this round (nor declined)."""
     if not request.usual_nurse_id:
-        return False
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Offer.request_id == request.id, Offer.wave == 1, Offer.nurse_id == request.usual_nurse_id
-                )
-            )
-        )
+        return None
+    usual = session.get(Nurse, request.usual_nurse_id)
+    if usual is None or not nurse_is_reachable(session, usual, now, window.start.date()):
+        return None
+    asked = session.scalar(select(exists().where(_asked(request, usual.id))))
+    return None if asked else usual
+
+
+def _asked(request: CareRequest, nurse_id) -> object:
+    """Her offers that keep her out of this round: one of this round, or a refusal in any."""
+    return (
+        (Offer.request_id == request.id)
+        & (Offer.nurse_id == nurse_id)
+        & ((Offer.round == request.round) | (Offer.status == OfferStatus.DECLINED))
     )
+
+
+def _waves_of_round(session: Session, request: CareRequest) -> list[tuple[int, bool]]:
+    """The round's waves so far: (offers, whether it was the usual nurse's alone)."""
+    usual = case((Offer.nurse_id == (request.usual_nurse_id or 0), 1), else_=0)
+    rows = session.execute(
+        select(func.count(), func.max(usual))
+        .where(Offer.request_id == request.id, Offer.round == request.round)
+        .group_by(Offer.wave)
+    ).all()
+    return [(count, count == 1 and bool(is_usual)) for count, is_usual in rows]
 
 
 def lock_request(session: Session, request_id: int) -> CareRequest | None:
@@ -92,7 +118,7 @@ def lock_request(session: Session, request_id: int) -> CareRequest | None:
 def run_wave(session: Session, settings: Settings, request_id: int, expected_wave: int, now: datetime) -> list[Effect]:
     """The wave job's body: act only if the request is still open, at that wave, and due."""
     request = lock_request(session, request_id)
-    if request is None or request.status != "open" or request.wave != expected_wave:
+    if request is None or request.status != RequestStatus.OPEN or request.wave != expected_wave:
         return []
     if request.next_wave_at is not None and request.next_wave_at > now + EARLY_TOLERANCE:
         return []
@@ -100,50 +126,45 @@ def run_wave(session: Session, settings: Settings, request_id: int, expected_wav
 
 
 def advance(session: Session, settings: Settings, request: CareRequest, now: datetime) -> list[Effect]:
-    """Send the next wave, or wait for texting hours, or give up. The request is locked by the caller."""
-    if request.status != "open":
+    """Send the next wave, or wait, or end the search. The request is locked by the caller."""
+    if request.status != RequestStatus.OPEN:
         return []
-    started = request.dispatch_started_at or request.created_at
-    if now >= started + timedelta(seconds=settings.give_up_s):
+    deadline = lifecycle.search_deadline(settings, request)
+    if now >= deadline - EARLY_TOLERANCE:
         return mark_unfilled(session, settings, request, now, "délai dépassé")
-    here = local(settings, now)
-    if not request.urgent and not settings.nurse_texting_hours.contains(here):
-        opens = settings.nurse_texting_hours.next_open(here).astimezone(now.tzinfo)
+    opens = lifecycle.send_time(settings, request, now)
+    if opens > now:
         if request.next_wave_at != opens:
-            request.next_wave_at = opens
+            _schedule(session, request, opens)
             record(session, request, "waiting_texting_hours", now, until=opens.isoformat())
         return [RunWave(request.id, request.wave, at=opens)]
     plan = plan_next_wave(session, settings, request, now)
     if not plan.nurse_ids:
-        return mark_unfilled(session, settings, request, now, "plus aucune infirmière à solliciter")
+        return _nobody_left(session, settings, request, now, deadline)
     wave = request.wave + 1
-    next_at = now + timedelta(seconds=plan.wait_s)
-    moved = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status == "open", CareRequest.wave == request.wave)
-        .values(wave=wave, next_wave_at=next_at)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        raise Conflict(f"request {request.reference} moved on")
-    # The UPDATE above wrote these: tell the ORM without making it write them again.
-    set_committed_value(request, "wave", wave)
-    set_committed_value(request, "next_wave_at", next_at)
-    commune = _commune_name(session, request)
+    next_at = min(lifecycle.after(settings, request, now, plan.wait_s), deadline)
+    _schedule(session, request, next_at, wave=wave)
     body = texts.offer(
         settings.sio_name,
-        commune,
+        commune_name(session, request),
         request.postcode or "",
         request.care_type,
-        local(settings, request.start_at) if request.start_at else None,
+        request.start_at.astimezone(settings.timezone) if request.start_at else None,
         request.has_start_time,
         request.reference,
         request.urgent,
-        here,
+        now.astimezone(settings.timezone),
     )
     phones = dict(session.execute(select(Nurse.id, Nurse.phone).where(Nurse.id.in_(plan.nurse_ids))).all())
     offers = [
-        Offer(request_id=request.id, nurse_id=nurse_id, wave=wave, status="pending", created_at=now)
+        Offer(
+            request_id=request.id,
+            nurse_id=nurse_id,
+            wave=wave,
+            round=request.round,
+            status=OfferStatus.PENDING,
+            created_at=now,
+        )
         for nurse_id in plan.nurse_ids
     ]
     session.add_all(offers)
@@ -164,12 +185,57 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
     return effects
 
 
+def _schedule(session: Session, request: CareRequest, at: datetime, *, wave: int | None = None) -> None:
+    """Set when the request's next step is due (and its wave count): guarded on the request
+    being open at the wave this job read, so a job that lost a race fails instead of acting twice."""
+    values = {"next_wave_at": at, **({"wave": wave} if wave is not None else {})}
+    moved = session.execute(
+        update(CareRequest)
+        .where(
+            CareRequest.id == request.id,
+            CareRequest.status == RequestStatus.OPEN,
+            CareRequest.wave == request.wave,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise Conflict(f"request {request.reference} moved on")
+    for key, value in values.items():  # the UPDATE wrote them: tell the ORM without writing them again
+        set_committed_value(request, key, value)
+
+
+def _nobody_left(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, deadline: datetime
+) -> list[Effect]:
+    """Nobody left to ask. While nurses already asked may still answer, the search waits for
+    them until its deadline, looking again now and then (``lifecycle.recheck_s``); when none
+    can, it ends now."""
+    waiting = session.scalar(select(exists().where(Offer.request_id == request.id, Offer.status.in_(AWAITING))))
+    if not waiting:
+        return mark_unfilled(session, settings, request, now, "plus aucune infirmière à solliciter")
+    at = min(lifecycle.after(settings, request, now, lifecycle.recheck_s(settings, request, now)), deadline)
+    said = session.scalar(
+        select(
+            exists().where(
+                Event.request_id == request.id,
+                Event.kind == "waiting_answers",
+                Event.at >= (request.dispatch_started_at or request.created_at),
+            )
+        )
+    )
+    _schedule(session, request, at)
+    if not said:
+        record(session, request, "waiting_answers", now, until=deadline.isoformat())
+    return [RunWave(request.id, request.wave, at=at)]
+
+
 def check_wave_end(session: Session, request: CareRequest, now: datetime) -> list[Effect]:
     """End the current wave early when every offer in it was declined or undeliverable."""
-    if request.status != "open" or request.wave == 0:
+    if request.status != RequestStatus.OPEN or request.wave == 0:
         return []
     statuses = session.scalars(select(Offer.status).where(Offer.request_id == request.id, Offer.wave == request.wave))
-    if any(s not in FINISHED_OFFER for s in statuses):
+    if any(s not in FINISHED for s in statuses):
         return []
     request.next_wave_at = now
     record(session, request, "wave_ended_early", now, wave=request.wave)
@@ -178,9 +244,9 @@ def check_wave_end(session: Session, request: CareRequest, now: datetime) -> lis
 
 def offer_failed(session: Session, offer: Offer, now: datetime, code: int | None, reason: str) -> list[Effect]:
     """The offer's text could not be delivered: note it and move on without her."""
-    if offer.status in ("accepted", "declined", "failed"):
+    if offer.status in (OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.FAILED):
         return []
-    offer.status, offer.error_code = "failed", code
+    offer.status, offer.error_code = OfferStatus.FAILED, code
     record(session, offer.request, "offer_failed", now, nurse=offer.nurse, code=code, reason=reason[:200])
     return check_wave_end(session, offer.request, now)
 
@@ -188,40 +254,68 @@ def offer_failed(session: Session, offer: Offer, now: datetime, code: int | None
 def mark_unfilled(
     session: Session, settings: Settings, request: CareRequest, now: datetime, reason: str
 ) -> list[Effect]:
-    """Nobody: alert the coordinators on duty and call the requester back with the bad news."""
-    moved = session.execute(
-        update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status == "open")
-        .values(status="unfilled", next_wave_at=None, needs_attention=True, attention_reason=reason)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    """Nobody: alert the coordinators on duty and call the requester back with the bad news
+    (both when texts may go out: :func:`dispatch.lifecycle.send_time`)."""
+    values = {"next_wave_at": None, "needs_attention": True, "attention_reason": reason}
+    if not transition(session, request, "unfilled", now, values=values, reason=reason):
         return []
-    request.status, request.next_wave_at, request.needs_attention = "unfilled", None, True
-    request.attention_reason = reason
-    record(session, request, "unfilled", now, reason=reason)
+    at = lifecycle.send_time(settings, request, now)
     effects: list[Effect] = []
     body = texts.coordinator_unfilled_alert(
-        settings.sio_name, request.reference, _commune_name(session, request), request.care_type
+        settings.sio_name, request.reference, commune_name(session, request), request.care_type
     )
     for coordinator in session.scalars(select(Coordinator).where(Coordinator.on_duty.is_(True))):
         if coordinator.phone:
-            effects.append(queue_sms(session, coordinator.phone, body, now, kind="alert", request=request))
+            effects.append(queue_sms(session, coordinator.phone, body, now, kind="alert", request=request, at=at))
     if request.callback_phone:
-        effects.append(queue_call(session, request.callback_phone, "unfilled", now, request=request))
+        effects.append(queue_call(session, request.callback_phone, "unfilled", now, request=request, at=at))
     return effects
 
 
 def start_dispatch(session: Session, settings: Settings, request: CareRequest, now: datetime) -> list[Effect]:
-    """Open the request and send its first wave now (or schedule it for texting hours)."""
-    request.status, request.wave, request.dispatch_started_at = "open", 0, now
-    request.next_wave_at = now
-    request.needs_attention, request.attention_reason = False, None
-    session.flush()
+    """The first round of a request just written ``open`` (its search starts now)."""
     return advance(session, settings, request, now)
 
 
-def _commune_name(session: Session, request: CareRequest) -> str:
+def new_round(
+    session: Session,
+    settings: Settings,
+    request: CareRequest,
+    move: str,
+    now: datetime,
+    *,
+    where: tuple = (),
+    values: dict | None = None,
+    actor: str = "system",
+    nurse: Nurse | None = None,
+    **data,
+) -> list[Effect] | None:
+    """Reopen the search from now, a new round (``move``: ``withdrawn`` or ``relaunched``).
+
+    Offers of earlier rounds still awaiting an answer are superseded (a yes to one still wins:
+    ``dispatch.replies``); the first wave goes at once. None when the request had moved on.
+    """
+    fresh = {
+        "round": request.round + 1,
+        "dispatch_started_at": now,
+        "next_wave_at": now,
+        "needs_attention": False,
+        "attention_reason": None,
+        **(values or {}),
+    }
+    if not transition(session, request, move, now, where=where, values=fresh, actor=actor, nurse=nurse, **data):
+        return None
+    session.execute(
+        update(Offer)
+        .where(Offer.request_id == request.id, Offer.round < request.round, Offer.status.in_(AWAITING))
+        .values(status=OfferStatus.WITHDRAWN)
+        .execution_options(synchronize_session="fetch")
+    )
+    return advance(session, settings, request, now)
+
+
+def commune_name(session: Session, request: CareRequest) -> str:
+    """The commune to show for a request (its postcode when several communes share it)."""
     if request.insee:
         commune = geo.commune(session, request.insee)
         if commune:
@@ -230,12 +324,3 @@ def _commune_name(session: Session, request: CareRequest) -> str:
     if communes and len(communes) == 1:
         return communes[0].name
     return request.postcode or ""
-
-
-def commune_name(session: Session, request: CareRequest) -> str:
-    """The commune to show for a request (its postcode when several communes share it)."""
-    return _commune_name(session, request)
-
-
-def is_accepting(request: CareRequest) -> bool:
-    return request.status in ACCEPTING_STATUSES

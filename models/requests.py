@@ -33,12 +33,14 @@ class CareRequest(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     recording_url: Mapped[str | None] = mapped_column(Text)
 
-    status: Mapped[str] = mapped_column(String(12), index=True)
-    # Number of waves sent so far; a wave job carries the number it expects, which makes
-    # every job but the current one a no-op.
+    status: Mapped[str] = mapped_column(String(12), index=True)  # dispatch.lifecycle.RequestStatus
+    # Number of waves sent so far, over every round; a wave job carries the number it expects,
+    # which makes every job but the current one a no-op.
     wave: Mapped[int] = mapped_column(Integer, default=0)
+    # The search's round: 1, then one more after each withdrawal or relaunch (dispatch.lifecycle).
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     next_wave_at: Mapped[datetime | None] = mapped_column(index=True)
-    dispatch_started_at: Mapped[datetime | None]
+    dispatch_started_at: Mapped[datetime | None]  # when the current round's search began
     accepted_nurse_id: Mapped[int | None] = mapped_column(ForeignKey("nurses.id"))
     accepted_at: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
@@ -57,11 +59,11 @@ class CareRequest(Base):
 
 
 class Offer(Base):
-    """One SMS proposal of one request to one nurse; never two for the same pair."""
+    """One SMS proposal of one request to one nurse; never two for the same pair in a round."""
 
     __tablename__ = "offers"
     __table_args__ = (
-        UniqueConstraint("request_id", "nurse_id"),
+        UniqueConstraint("request_id", "round", "nurse_id"),
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
         # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching).
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
@@ -71,8 +73,8 @@ class Offer(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("care_requests.id"), index=True)
     nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id"))
     wave: Mapped[int] = mapped_column(Integer)
-    # pending (written, text not yet out), sent, delivered, accepted, declined, failed,
-    # withdrawn (request cancelled before she answered), taken (someone else said yes).
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # dispatch.lifecycle.OfferStatus
     status: Mapped[str] = mapped_column(String(12), default="pending")
     error_code: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

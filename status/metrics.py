@@ -24,7 +24,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dispatch.vocab import REQUEST_STATUSES
+from dispatch.lifecycle import RequestStatus
 from models import CareRequest, Message, Offer, WebhookReceipt
 from workers.queue import get_queue
 
@@ -69,7 +69,7 @@ class DatabaseCollector:
         yield from self._queue()
 
     def _requests(self, session) -> Iterator[Metric]:
-        counts = dict.fromkeys(REQUEST_STATUSES, 0)
+        counts = dict.fromkeys((s.value for s in RequestStatus), 0)
         counts.update(session.execute(select(CareRequest.status, func.count()).group_by(CareRequest.status)).all())
         gauge = GaugeMetricFamily("sio_requests", "Care requests by status.", labels=["status"])
         for status, count in counts.items():

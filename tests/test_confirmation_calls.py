@@ -170,9 +170,30 @@ def test_an_answering_machine_gets_the_message_after_the_beep(client, session, s
     assert [e.tag for e in root] == ["Say", "Hangup"]  # nobody to press 1: the message, once
     assert "Hélène Martin" in spoken(root) and " ".join(request.reference) in spoken(root)
     status(client, call, "completed", AnsweredBy="machine_end_beep")
+    run_jobs(settings)
     fresh(session)
-    assert session.get(CareRequest, request.id).status == "confirmed"
+    # Issue 12 (7): a machine is not a person. The message was left, the SMS went to the mobile,
+    # and the request stays accepted, flagged for the coordinators; no more calls.
+    request = session.get(CareRequest, request.id)
+    assert request.status == "accepted" and request.confirmed_at is None
+    assert request.needs_attention and request.attention_reason == Attention.voicemail_left()
     assert [c.answered_by for c in calls_of(session, request)] == ["machine_end_beep"]
+    [sms] = session.scalars(select(Message).where(Message.to_phone == MOBILE, Message.direction == "out")).all()
+    assert "Hélène Martin" in sms.body and request.reference in sms.body and sms.status == "sent"
+    assert kinds(session, request).count("voicemail_left") == 1 and "confirmed" not in kinds(session, request)
+
+
+def test_an_answering_machine_on_a_landline_gets_no_sms(client, session, settings):
+    request = accepted(client, session, settings, callback=LANDLINE)
+    [call] = calls_of(session, request)
+    twiml(client, call, AnsweredBy="machine_end_silence")
+    status(client, call, "completed", AnsweredBy="machine_end_silence")
+    run_jobs(settings)
+    fresh(session)
+    assert session.get(CareRequest, request.id).status == "accepted"
+    assert session.get(CareRequest, request.id).needs_attention
+    assert session.scalars(select(Message).where(Message.to_phone == LANDLINE)).all() == []
+    assert len(calls_of(session, request)) == 1
 
 
 def test_a_fax_is_not_a_confirmation(client, session, settings):

@@ -8,6 +8,7 @@ import pytest
 
 from dispatch import geo
 from dispatch.config import load_settings
+from dispatch.lifecycle import CareWindow
 from dispatch.matching import rank_candidates, request_communes
 from dispatch.waves import plan_next_wave
 from models import CareRequest, NurseAbsence, Offer
@@ -15,6 +16,7 @@ from tests.helpers import make_nurse
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Paris
 LOCAL = NOW.astimezone(load_settings({"SECRET_KEY": "x"}).timezone)
+WINDOW = CareWindow.at(LOCAL)  # the nurses must work at that minute
 SAINT_CHAMOND, LORETTE, GRAND_CROIX, FIRMINY = "42207", "42123", "42103", "42095"
 
 
@@ -54,9 +56,9 @@ def test_zone_nurses_with_skill_only(raw_session):
     b = make_nurse(raw_session, "B", "06 11 11 11 02", [SAINT_CHAMOND], skills=["perfusion"])
     make_nurse(raw_session, "C", "06 11 11 11 03", [FIRMINY], skills=["perfusion"])
     request = make_request(raw_session)
-    assert sorted(ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10))) == [a.id, b.id]
+    assert sorted(ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10))) == [a.id, b.id]
     request.care_type = "perfusion"
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [b.id]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10)) == [b.id]
 
 
 def test_paused_opted_out_absent_unavailable_and_already_offered_are_left_out(raw_session):
@@ -74,7 +76,7 @@ def test_paused_opted_out_absent_unavailable_and_already_offered_are_left_out(ra
     request = make_request(raw_session)
     raw_session.add(Offer(request_id=request.id, nurse_id=asked.id, wave=1, status="declined", created_at=NOW))
     raw_session.flush()
-    assert sorted(ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10))) == [ok.id, pause_over.id]
+    assert sorted(ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10))) == [ok.id, pause_over.id]
 
 
 def test_fairness_fewest_accepted_then_longest_since_last_offer(raw_session):
@@ -98,7 +100,7 @@ def test_fairness_fewest_accepted_then_longest_since_last_offer(raw_session):
         ]
     )
     request = make_request(raw_session)
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [never.id, old.id, recent.id, busy.id]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10)) == [never.id, old.id, recent.id, busy.id]
 
 
 def test_accepted_more_than_30_days_ago_does_not_count(raw_session):
@@ -119,7 +121,7 @@ def test_accepted_more_than_30_days_ago_does_not_count(raw_session):
         ]
     )
     request = make_request(raw_session)
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [veteran.id, other.id]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10)) == [veteran.id, other.id]
 
 
 def test_radius_steps_nearest_first_after_declared_zone(raw_session):
@@ -127,8 +129,8 @@ def test_radius_steps_nearest_first_after_declared_zone(raw_session):
     near = make_nurse(raw_session, "Near", "06 11 11 11 02", [LORETTE])  # ~6 km
     far = make_nurse(raw_session, "Far", "06 11 11 11 03", [FIRMINY])  # ~20 km
     request = make_request(raw_session)
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10)) == [local.id]
-    widened = rank_candidates(raw_session, request, NOW, LOCAL, limit=10, radius_steps=(0, 10, 30))
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10)) == [local.id]
+    widened = rank_candidates(raw_session, request, NOW, WINDOW, limit=10, radius_steps=(0, 10, 30))
     assert ids(widened) == [local.id, near.id, far.id]
     assert widened[0].distance_km == 0 and 0 < widened[1].distance_km < 10 < widened[2].distance_km < 30
 
@@ -140,7 +142,7 @@ def test_postcode_with_several_communes_matches_each(raw_session):
     assert len(communes) > 1
     a = make_nurse(raw_session, "A", "06 11 11 11 01", [communes[0]])
     b = make_nurse(raw_session, "B", "06 11 11 11 02", [communes[-1]])
-    assert sorted(ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=10))) == sorted([a.id, b.id])
+    assert sorted(ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=10))) == sorted([a.id, b.id])
 
 
 def test_usual_nurse_alone_first_whatever_her_zones(raw_session, tmp_path):
@@ -172,6 +174,10 @@ def test_wave_sizes_then_the_last_repeats(raw_session, tmp_path, wave, size):
     for i in range(12):
         make_nurse(raw_session, f"N{i}", f"06 11 11 11 {10 + i}", [SAINT_CHAMOND])
     request = make_request(raw_session, wave=wave)
+    for w in range(1, wave + 1):  # the round's earlier waves (nurses elsewhere: the zone's stay candidates)
+        elsewhere = make_nurse(raw_session, f"E{w}", f"06 11 11 12 {10 + w}", [FIRMINY])
+        raw_session.add(Offer(request_id=request.id, nurse_id=elsewhere.id, wave=w, status="sent", created_at=NOW))
+    raw_session.flush()
     assert len(plan_next_wave(raw_session, settings(tmp_path), request, NOW).nurse_ids) == size
 
 
@@ -246,9 +252,9 @@ def test_order_across_steps_and_ties_at_every_cut(raw_session, around_saint_cham
     request, nurse = around_saint_chamond
     expected = [nurse[name] for name in order]
     for limit in range(1, len(expected) + 2):
-        got = rank_candidates(raw_session, request, NOW, LOCAL, limit=limit, radius_steps=steps)
+        got = rank_candidates(raw_session, request, NOW, WINDOW, limit=limit, radius_steps=steps)
         assert ids(got) == expected[:limit], (steps, limit)
-    full = rank_candidates(raw_session, request, NOW, LOCAL, limit=20, radius_steps=steps)
+    full = rank_candidates(raw_session, request, NOW, WINDOW, limit=20, radius_steps=steps)
     assert [round(c.distance_km, 1) for c in full] == [0.0, 5.8, 5.8, 6.0, 6.0, 19.5, 19.5, 19.5]
     assert [c.accepted_30d for c in full] == [2, 0, 1, 0, 0, 0, 0, 1]
     assert full[1].distance_km == pytest.approx(GRAND_CROIX_KM, abs=1e-4)  # her nearest zone
@@ -259,16 +265,16 @@ def test_fairness_does_not_cross_a_step(raw_session, around_saint_chamond):
     # 6 km nurses come before 19.5 km ones whatever their figures; a step stops at its radius.
     request, nurse = around_saint_chamond
     expected = [nurse[name] for name in ORDER]
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=20, radius_steps=(0, 10))) == expected[:5]
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=20, radius_steps=(0, 19))) == expected[:5]
-    assert ids(rank_candidates(raw_session, request, NOW, LOCAL, limit=20)) == expected[:1]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=20, radius_steps=(0, 10))) == expected[:5]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=20, radius_steps=(0, 19))) == expected[:5]
+    assert ids(rank_candidates(raw_session, request, NOW, WINDOW, limit=20)) == expected[:1]
 
 
 def test_changes_not_yet_flushed_count(raw_session):
     nurse = make_nurse(raw_session, "Near", "06 11 11 11 02", [LORETTE])
     request = make_request(raw_session)
     nurse.paused_until = NOW + timedelta(days=1)  # pending in the session
-    assert rank_candidates(raw_session, request, NOW, LOCAL, limit=5, radius_steps=(0, 10)) == []
+    assert rank_candidates(raw_session, request, NOW, WINDOW, limit=5, radius_steps=(0, 10)) == []
 
 
 @pytest.mark.parametrize("lat", [-21.3, 0.0, 16.2, 41.4, 46.8, 51.1, 70.0])

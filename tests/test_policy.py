@@ -14,6 +14,7 @@ from sqlalchemy import select
 from dispatch import geo, history, policy
 from dispatch.config import load_settings
 from dispatch.estimates import Record
+from dispatch.lifecycle import CareWindow
 from dispatch.matching import Candidate
 from dispatch.requests import NewRequest, create_request
 from dispatch.waves import advance
@@ -361,9 +362,9 @@ def test_the_ring_reads_only_its_own_nurses_and_plans_as_a_full_read_would(
     monkeypatch.setattr(
         history, "load_history", lambda s, ids, *a, **k: reads.append(sorted(ids)) or load(s, ids, *a, **k)
     )
-    plan = policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS))
+    plan = policy.adaptive_wave(raw_session, settings, request, NOW, CareWindow.at(NOW.astimezone(PARIS)))
     assert reads == [sorted(n.id for n in near)]  # the zone's read (policy.load_history) is kept
     # Reading zone and ring again at once instead gives the same wave.
     monkeypatch.setattr(policy, "extend_history", lambda s, known, ids, *a, **k: load(s, ids, *a, **k))
-    assert policy.adaptive_wave(raw_session, settings, request, NOW, NOW.astimezone(PARIS)) == plan
+    assert policy.adaptive_wave(raw_session, settings, request, NOW, CareWindow.at(NOW.astimezone(PARIS))) == plan
     assert set(plan.nurse_ids) == {n.id for n in zone + near}

@@ -93,11 +93,12 @@ def place_call(call_id: int) -> None:
 
 
 def carry_out(svc: Services, effects: list[Effect]) -> None:
-    """What a job decided, after its commit: its texts leave now, from this job, in order (no
-    queue hop); waves and calls are enqueued. A provider outage hands the texts to a
+    """What a job decided, after its commit: its texts due now leave now, from this job, in
+    order (no queue hop); texts due later, waves and calls are enqueued. A provider outage hands the texts to a
     ``send_messages`` job, which RQ retries."""
-    enqueue(svc.settings, [e for e in effects if not isinstance(e, SendMessage)])
-    message_ids = [e.message_id for e in effects if isinstance(e, SendMessage)]
+    now = [e for e in effects if isinstance(e, SendMessage) and e.at is None]
+    enqueue(svc.settings, [e for e in effects if e not in now])
+    message_ids = [e.message_id for e in now]
     if not message_ids:
         return
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from redis import Redis
@@ -50,8 +50,8 @@ def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
     wrote what they point at.
 
     The texts decided together (a wave's offers, the "pourvue" notices) become one
-    ``send_messages`` job (up to ``TEXTS_PER_JOB``): they leave in order without a queue hop
-    each. Returns False when
+    ``send_messages`` job (up to ``TEXTS_PER_JOB``) per time they are due: they leave in order
+    without a queue hop each. Returns False when
     Redis could not take the jobs: the work is in the database and the sweeper will enqueue
     it again, so a webhook answers normally.
     """
@@ -61,29 +61,36 @@ def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
     if not effects:
         return True
     queue = get_queue(settings)
-    message_ids = [e.message_id for e in effects if isinstance(e, SendMessage)]
+    jobs_: list[tuple[datetime | None, Callable, tuple, Retry]] = []  # (due, job, arguments, retry)
+    texts: dict[datetime | None, list[int]] = {}  # texts due at the same time go together
+    for effect in effects:
+        if isinstance(effect, SendMessage):
+            texts.setdefault(effect.at, []).append(effect.message_id)
+        elif isinstance(effect, PlaceCall):
+            jobs_.append((effect.at, jobs.place_call, (effect.call_id,), JOB_RETRY))
+        elif isinstance(effect, RunWave):
+            jobs_.append((effect.at, jobs.run_wave, (effect.request_id, effect.wave), JOB_RETRY))
+        elif isinstance(effect, HandleEvent) and effect.payload is not None:
+            jobs_.append((None, jobs.handle_event, (effect.key, effect.payload), KEPT_EVENT_RETRY))
+        elif isinstance(effect, HandleEvent):
+            jobs_.append((None, jobs.handle_event, (effect.key,), JOB_RETRY))
+    texts_jobs = [
+        (at, jobs.send_messages, (ids[k : k + TEXTS_PER_JOB],), JOB_RETRY)
+        for at, ids in texts.items()
+        for k in range(0, len(ids), TEXTS_PER_JOB)
+    ]
+    now = datetime.now(UTC)
+    due = [j for j in texts_jobs + jobs_ if j[0] is None or j[0] <= now]
+    later = [j for j in texts_jobs + jobs_ if j[0] is not None and j[0] > now]
     try:
         with queue.connection.pipeline() as pipe:
-            for k in range(0, len(message_ids), TEXTS_PER_JOB):
-                queue.enqueue(jobs.send_messages, message_ids[k : k + TEXTS_PER_JOB], retry=JOB_RETRY, pipeline=pipe)
-            for effect in effects:
-                if isinstance(effect, PlaceCall):
-                    _at(queue, pipe, effect.at, jobs.place_call, effect.call_id)
-                elif isinstance(effect, RunWave):
-                    _at(queue, pipe, effect.at, jobs.run_wave, effect.request_id, effect.wave)
-                elif isinstance(effect, HandleEvent) and effect.payload is not None:
-                    queue.enqueue(jobs.handle_event, effect.key, effect.payload, retry=KEPT_EVENT_RETRY, pipeline=pipe)
-                elif isinstance(effect, HandleEvent):
-                    queue.enqueue(jobs.handle_event, effect.key, retry=JOB_RETRY, pipeline=pipe)
+            # Jobs due now first: RQ 3 cannot enqueue after a scheduled job in the same pipeline.
+            for _, func, args, retry in due:
+                queue.enqueue(func, *args, retry=retry, pipeline=pipe)
+            for at, func, args, retry in later:
+                queue.enqueue_at(at, func, *args, retry=retry, pipeline=pipe)
             pipe.execute()
     except RedisError as err:
         log.warning("workers.queue: Redis unavailable (%s); the sweeper will pick the work up", err)
         return False
     return True
-
-
-def _at(queue: Queue, pipe, at: datetime | None, func, *args) -> None:
-    if at is None or at <= datetime.now(UTC):
-        queue.enqueue(func, *args, retry=JOB_RETRY, pipeline=pipe)
-    else:
-        queue.enqueue_at(at, func, *args, retry=JOB_RETRY, pipeline=pipe)
