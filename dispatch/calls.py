@@ -27,7 +27,7 @@ from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
-from dispatch.lifecycle import RequestStatus, transition
+from dispatch.lifecycle import TAKEN_BY_A_NURSE, RequestStatus, transition
 from dispatch.outbox import queue_call, queue_sms
 from dispatch.phones import PhoneError, mask, normalize_phone
 from dispatch.texts import Attention, Speech
@@ -226,10 +226,10 @@ def _superseded(session: Session, call: Call) -> bool:
 def _message(session: Session, settings: Settings, call: Call, request: CareRequest) -> str:
     """The news as it stands when the call is picked up (it may have moved since it was queued)."""
     name, reference = settings.sio_name, request.reference
-    if request.status == "cancelled":
+    if request.status == RequestStatus.CANCELLED:
         return Speech.cancelled_call(name, reference)
     nurse = request.accepted_nurse
-    if request.status in ("accepted", "confirmed") and nurse is not None:
+    if request.status in TAKEN_BY_A_NURSE and nurse is not None:
         return Speech.confirm_call(
             name,
             reference,
@@ -238,7 +238,7 @@ def _message(session: Session, settings: Settings, call: Call, request: CareRequ
             nurse.name,
             normalize_phone(nurse.phone).national,
         )
-    if request.status == "unfilled" or call.purpose == "unfilled":
+    if request.status == RequestStatus.UNFILLED or call.purpose == "unfilled":
         return Speech.unfilled_call(name, reference)
     return Speech.withdrawn_call(name, reference)
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch.effects import Effect
+from dispatch.lifecycle import OfferStatus
 from dispatch.outbox import note_sent
 from dispatch.phones import mask
 from dispatch.timeline import record
@@ -122,8 +123,8 @@ def record_status(
         )
     if offer is None:
         return effects
-    if status == "delivered" and offer.status == "sent":
-        offer.status = "delivered"
+    if status == "delivered" and offer.status == OfferStatus.SENT:
+        offer.status = OfferStatus.DELIVERED
     if status in FAILED:
         return effects + offer_failed(session, offer, now, code, f"SMS {status}")
     return effects

@@ -34,11 +34,12 @@ from sqlalchemy import DateTime, Row, select, type_coerce
 from sqlalchemy.orm import Session
 
 from dispatch.estimates import Record
+from dispatch.lifecycle import OfferStatus
 from models import CareRequest, Offer
 
 HISTORY = timedelta(days=60)
 RECENT = timedelta(hours=24)
-YES = ("accepted", "taken")  # statuses of an offer she said yes to
+YES = (OfferStatus.ACCEPTED, OfferStatus.TAKEN)  # statuses of an offer she said yes to
 EPOCH = datetime(1970, 1, 1)
 
 
@@ -80,7 +81,7 @@ def load_history(
             Offer.nurse_id.in_(nurse_ids),
             Offer.created_at >= now - HISTORY,
             Offer.sent_at.is_not(None),
-            Offer.status != "failed",
+            Offer.status != OfferStatus.FAILED,
             Offer.request_id != (request_id or 0),
         )
         # Offer.id last: offers texted the same second keep one order, whichever nurses are read.
@@ -129,13 +130,19 @@ def _history(rows: Iterable[Row], nurse_ids: frozenset[int], now: datetime, tz: 
     accepted_today: dict[int, int] = {}
     for nurse_id, group in groupby(rows, itemgetter(0)):
         hers = list(group)
-        taken = sorted(at for _, status, _, at, _, _ in hers if status == "accepted" and at is not None)
+        taken = sorted(at for _, status, _, at, _, _ in hers if status == OfferStatus.ACCEPTED and at is not None)
         own = records[nurse_id] = []
         for _, status, sent_at, answered_at, accepted_at, closed_at in hers:
             if answered_at is not None:
                 end, answered = answered_at, True
             else:
-                closed = accepted_at if status == "taken" else closed_at if status == "withdrawn" else None
+                closed = (
+                    accepted_at
+                    if status == OfferStatus.TAKEN
+                    else closed_at
+                    if status == OfferStatus.WITHDRAWN
+                    else None
+                )
                 end, answered = (now_utc if closed is None or closed > now_utc else closed), False
             local = tz.fromutc(epoch + (sent_at - EPOCH))  # sent_at.replace(tzinfo=UTC).astimezone(tz), 10x faster
             load = 0

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.hours import HoursError, WeeklyHours
-from dispatch.lifecycle import CareWindow
+from dispatch.lifecycle import CareWindow, OfferStatus
 from dispatch.vocab import required_skill
 from models import CareRequest, Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
@@ -212,7 +212,7 @@ def _conditions(skill: bool) -> list:
         ~exists().where(
             Offer.nurse_id == Nurse.id,
             Offer.request_id == bindparam("request_id"),
-            or_(Offer.round == bindparam("round"), Offer.status == "declined"),
+            or_(Offer.round == bindparam("round"), Offer.status == OfferStatus.DECLINED),
         ),
     ]
     if skill:
@@ -227,7 +227,9 @@ def _fairness_columns():
     ix_offers_nurse_status_answered alone, the latest offer is the end of ix_offers_nurse_created."""
     accepted_30d = (
         select(func.count())
-        .where(Offer.nurse_id == Nurse.id, Offer.status == "accepted", Offer.answered_at >= bindparam("since"))
+        .where(
+            Offer.nurse_id == Nurse.id, Offer.status == OfferStatus.ACCEPTED, Offer.answered_at >= bindparam("since")
+        )
         .correlate(Nurse)
         .scalar_subquery()
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
 from dispatch.effects import Effect, PlaceCall, SendMessage
-from dispatch.lifecycle import ACCEPTING
+from dispatch.lifecycle import ACCEPTING, TAKEN_BY_A_NURSE, OfferStatus
 from dispatch.phones import mask
 from dispatch.telephony import MaybeSent, OptedOut, Telephony, TelephonyError, TransientError
 from dispatch.timeline import record
@@ -244,7 +244,7 @@ def _load(session: Session, message_ids: list[int]) -> list[_Outgoing]:
 _OFFER_STILL_OPEN = or_(
     Message.offer_id.is_(None),
     exists()
-    .where(Offer.id == Message.offer_id, Offer.status == "pending", CareRequest.id == Offer.request_id)
+    .where(Offer.id == Message.offer_id, Offer.status == OfferStatus.PENDING, CareRequest.id == Offer.request_id)
     .where(CareRequest.status.in_(ACCEPTING)),
 )
 
@@ -262,8 +262,8 @@ def _cancel_if_stale(session: Session, message: Message, now: datetime) -> None:
     if stale is not None:
         session.execute(
             update(Offer)
-            .where(Offer.id == stale, Offer.status == "pending")
-            .values(status="withdrawn")
+            .where(Offer.id == stale, Offer.status == OfferStatus.PENDING)
+            .values(status=OfferStatus.WITHDRAWN)
             .execution_options(synchronize_session="fetch")
         )
 
@@ -308,18 +308,18 @@ def note_sent(
     record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
     moved = session.execute(
         update(Offer)
-        .where(Offer.id == offer.id, Offer.status == "pending")
-        .values(status="sent", sent_at=now)
+        .where(Offer.id == offer.id, Offer.status == OfferStatus.PENDING)
+        .values(status=OfferStatus.SENT, sent_at=now)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount == 1:
         return []
     session.refresh(offer, ["status"])
     session.refresh(offer.request, ["status"])
-    if offer.status != "withdrawn":
+    if offer.status != OfferStatus.WITHDRAWN:
         return []  # she already answered it
-    if offer.request.status in ("accepted", "confirmed"):
-        offer.status, body = "taken", texts.taken(sio_name, offer.request.reference)
+    if offer.request.status in TAKEN_BY_A_NURSE:
+        offer.status, body = OfferStatus.TAKEN, texts.taken(sio_name, offer.request.reference)
     else:
         body = texts.offer_cancelled(sio_name, offer.request.reference)
     return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]

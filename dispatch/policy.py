@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from dispatch.config import Settings
 from dispatch.estimates import Model, Record, fit
 from dispatch.history import History, extend_history, load_history
-from dispatch.lifecycle import CareWindow
+from dispatch.lifecycle import CareWindow, OfferStatus
 from dispatch.matching import Candidate, rank_candidates
 from models import CareRequest, Offer
 
@@ -221,7 +221,7 @@ def adaptive_wave(
     silent = [
         (o.nurse_id, o.sent_at.astimezone(tz).hour, (now - o.sent_at).total_seconds())
         for o in offered
-        if o.status in ("sent", "delivered") and o.sent_at is not None
+        if o.status in (OfferStatus.SENT, OfferStatus.DELIVERED) and o.sent_at is not None
     ]
     silent_ids = [n for n, _, _ in silent]
     # The round's first wave (after the usual nurse's) buys speed; later ones go at the usual pace.

@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from dispatch.lifecycle import CLOSED, RequestStatus
 from dispatch.telephony import Telephony, TelephonyError, recording_sid
 from models import CareRequest, Event, IvrSession, Message, WebhookReceipt
 
 # Statuses after which nothing more happens to a request, and the moment it got there.
-CLOSED_STATUSES = ("confirmed", "cancelled", "unfilled", "accepted")
+CLOSED_STATUSES = (*CLOSED, RequestStatus.ACCEPTED)
 # Event fields that may hold what a person typed or said (everything else is codes and times).
 FREE_TEXT_KEYS = frozenset({"body", "notes", "text", "transcript", "reason_text"})
 BATCH = 500

@@ -151,7 +151,7 @@ def close_other_offers(
     text,
     *,
     keep: Offer | None = None,
-    new_status: str = "taken",
+    new_status: OfferStatus = OfferStatus.TAKEN,
 ) -> list[Effect]:
     """Close every other offer still awaiting an answer; those whose text went out get ``text``
     (when texts may go out: :func:`dispatch.lifecycle.send_time`).
@@ -165,12 +165,15 @@ def close_other_offers(
         others.append(Offer.id != keep.id)
     fetch = {"synchronize_session": "fetch"}
     session.execute(
-        update(Offer).where(*others, Offer.status == "pending").values(status="withdrawn").execution_options(**fetch)
+        update(Offer)
+        .where(*others, Offer.status == OfferStatus.PENDING)
+        .values(status=OfferStatus.WITHDRAWN)
+        .execution_options(**fetch)
     )
     told = (
         session.execute(
             update(Offer)
-            .where(*others, Offer.status.in_(("sent", "delivered")))
+            .where(*others, Offer.status.in_((OfferStatus.SENT, OfferStatus.DELIVERED)))
             .values(status=new_status)
             .returning(Offer.nurse_id)
             .execution_options(**fetch)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispatch.lifecycle import RequestStatus
 from models import CareRequest, Event, Message
 
 
@@ -103,9 +104,9 @@ def day_summary(session: Session, day: date, tz: ZoneInfo) -> DaySummary:
         hours=hours,
         requests=len(requests),
         filled=len(delays),
-        cancelled_unfilled=sum(1 for r in requests if r.status == "cancelled" and r.id not in delays),
-        unfilled=sum(1 for r in requests if r.status == "unfilled"),
-        waiting=sum(1 for r in requests if r.status in ("open", "review")),
+        cancelled_unfilled=sum(1 for r in requests if r.status == RequestStatus.CANCELLED and r.id not in delays),
+        unfilled=sum(1 for r in requests if r.status == RequestStatus.UNFILLED),
+        waiting=sum(1 for r in requests if r.status in (RequestStatus.OPEN, RequestStatus.REVIEW)),
         first_yes_s=sorted(delays.values()),
         texts=texts,
     )

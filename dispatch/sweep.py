@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.effects import Effect, HandleEvent, PlaceCall, RunWave, SendMessage
+from dispatch.lifecycle import RequestStatus
 from dispatch.outbox import CLAIM_TIMEOUT
 from models import Call, CareRequest, Message, WebhookReceipt
 
@@ -24,7 +25,7 @@ def overdue_work(session: Session, now: datetime) -> list[Effect]:
     effects: list[Effect] = []
     for request_id, wave in session.execute(
         select(CareRequest.id, CareRequest.wave)
-        .where(CareRequest.status == "open", CareRequest.next_wave_at <= now - WAVE_GRACE)
+        .where(CareRequest.status == RequestStatus.OPEN, CareRequest.next_wave_at <= now - WAVE_GRACE)
         .order_by(CareRequest.next_wave_at)
         .limit(BATCH)
     ):
