@@ -5,7 +5,7 @@ import sys
 from dispatch.config import ConfigError
 
 try:
-    from dispatch.app import create_app
+    from dispatch.app.factory import create_app
 
     app = create_app()
 except ConfigError as err:  # one line, no traceback (DESIGN §10)

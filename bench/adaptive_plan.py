@@ -6,7 +6,7 @@
 The simulator's default region (``bench.simulate``: the Loire, 1,500 nurses, the warm-up days
 run with the fixed waves; ``--db`` keeps the built SQLite file and reuses it), then:
 
-1. **Timing**: ``dispatch.waves.plan_next_wave`` under ``DISPATCH_POLICY=adaptive`` for requests
+1. **Timing**: ``dispatch.matching.waves.plan_next_wave`` under ``DISPATCH_POLICY=adaptive`` for requests
    of the largest zone and of the median zone (by nurses declaring the commune), at :17 past
    each hour from 8:00 to 19:00 of the measured day: the first wave, and the second with the
    first one's nurses silent for 3 minutes. The baseline is ``dispatch/{estimates,history,
@@ -43,14 +43,14 @@ from sqlalchemy import func, select, text
 if __package__ in (None, ""):  # run as a file: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dispatch.waves
+import dispatch.matching.waves
 from bench.sim_engine import Simulation
 from bench.sim_region import load_places, make_nurses
 from bench.sim_report import measure, percentile, table
 from bench.simulate import TIMEZONE, Options, build_base, copy_database, day_requests, strategy_settings
-from dispatch import estimates, history, policy
-from dispatch.matching import rank_candidates
-from dispatch.migrate import upgrade
+from dispatch.app.migrate import upgrade
+from dispatch.matching import estimates, history, policy
+from dispatch.matching.candidates import rank_candidates
 from models import CareRequest, NurseZone, Offer, make_engine, make_sessionmaker
 from models.base import Base
 
@@ -85,12 +85,12 @@ def baseline_modules(rev: str) -> dict[str, types.ModuleType]:
 
 @contextmanager
 def policy_module(module: types.ModuleType):
-    """``plan_next_wave`` imports ``dispatch.policy`` when it runs: make that ``module``."""
-    saved, sys.modules["dispatch.policy"] = sys.modules["dispatch.policy"], module
+    """``plan_next_wave`` imports ``dispatch.matching.policy`` when it runs: make that ``module``."""
+    saved, sys.modules["dispatch.matching.policy"] = sys.modules["dispatch.matching.policy"], module
     try:
         yield
     finally:
-        sys.modules["dispatch.policy"] = saved
+        sys.modules["dispatch.matching.policy"] = saved
 
 
 def region(options: Options, db: Path | None, workdir: Path) -> tuple[Path, list, list]:
@@ -189,11 +189,11 @@ def time_zones(url: str, settings, old: dict, repeats: int, options_day) -> bool
                         for name, module in (("baseline", old["policy"]), ("current", policy)):
                             with policy_module(module):
                                 started = time.perf_counter()
-                                plans[name] = dispatch.waves.plan_next_wave(session, settings, request, now)
+                                plans[name] = dispatch.matching.waves.plan_next_wave(session, settings, request, now)
                                 times[name].append(time.perf_counter() - started)
                     differ += plans["baseline"] != plans["current"]
                     with counting_reads(reads):  # once more, untimed
-                        dispatch.waves.plan_next_wave(session, settings, request, now)
+                        dispatch.matching.waves.plan_next_wave(session, settings, request, now)
                     if wave == 0:
                         pool = rank_candidates(session, request, now, now, limit=policy.ZONE_POOL)
                         figures[compare_figures(session, old, [c.nurse_id for c in pool], now, request.id)] += 1
@@ -247,7 +247,7 @@ def replay(base: Path, workdir: Path, nurses: list, requests: list, options: Opt
     copy_database(base, path)
     url = f"sqlite:///{path}"
     settings = strategy_settings("adaptive", url, workdir, options)
-    plan = dispatch.waves.plan_next_wave
+    plan = dispatch.matching.waves.plan_next_wave
     times: dict[str, list[float]] = {"baseline": [], "current": []}
     differ: list[str] = []
     usual = []
@@ -265,14 +265,14 @@ def replay(base: Path, workdir: Path, nurses: list, requests: list, options: Opt
             usual.append((times["baseline"].pop(), times["current"].pop()))
         return plans["current"]
 
-    dispatch.waves.plan_next_wave = both
+    dispatch.matching.waves.plan_next_wave = both
     simulation = Simulation(url, settings, nurses, delivery=options.delivery)
     try:
         ids = simulation.run(requests)
         with simulation.sessions() as session:
             result = measure(session, "adaptive", ids, len(nurses), settings.sio_name)
     finally:
-        dispatch.waves.plan_next_wave = plan
+        dispatch.matching.waves.plan_next_wave = plan
         simulation.close()
     base_s, new_s = sorted(times["baseline"]), sorted(times["current"])
     print(

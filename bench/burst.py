@@ -25,7 +25,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import case, func, select
 
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Message, Offer, Requester
 from workers.queue import QUEUE_NAME
 

@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from dispatch.migrate import upgrade  # noqa: E402
-from dispatch.tokens import issue_token  # noqa: E402
+from dispatch.app.migrate import upgrade  # noqa: E402
+from dispatch.people.tokens import issue_token  # noqa: E402
 from models import Commune, Nurse, NurseSkill, NurseZone, Requester, make_engine, make_sessionmaker  # noqa: E402
 from tests.redis_server import RedisServer, free_port  # noqa: E402
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402

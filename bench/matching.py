@@ -1,6 +1,6 @@
 """Issue 3 benchmark (b): candidate selection for one request among 100,000 nurses.
 
-``dispatch.matching.rank_candidates`` and ``dispatch.waves.plan_next_wave`` (the fixed rule; the
+``dispatch.matching.candidates.rank_candidates`` and ``dispatch.matching.waves.plan_next_wave`` (the fixed rule; the
 adaptive policy's plan adds a read and a fit of the candidates' history, timed beside it with no
 target) on PostgreSQL with
 the full communes table, 100,000 nurses (each serving 1-4 neighbouring communes, skills and
@@ -32,9 +32,9 @@ from sqlalchemy import func, insert, select, text
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
 from dispatch.geo import Place, distance_km
-from dispatch.matching import FAIRNESS_WINDOW, is_available, rank_candidates, request_communes
+from dispatch.matching.candidates import FAIRNESS_WINDOW, is_available, rank_candidates, request_communes
+from dispatch.matching.waves import plan_next_wave
 from dispatch.vocab import required_skill
-from dispatch.waves import plan_next_wave
 from models import CareRequest, Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
 
@@ -91,7 +91,7 @@ def naive_candidates(
     """Load every nurse, zone, skill, absence, offer and commune (plain rows, no ORM objects),
     filter and rank in Python: what a first version without SQL filtering would do.
 
-    Written from DESIGN §6, not from ``dispatch.matching``: the declared zone first, then each
+    Written from DESIGN §6, not from ``dispatch.matching.candidates``: the declared zone first, then each
     radius step (a nurse's distance is that of her nearest zone to the nearest of the request's
     communes, plain great-circle distance, no bounding box), ranked within a step by distance to
     0.1 km, fewest accepted offers in 30 days, oldest last offer, id. Returns

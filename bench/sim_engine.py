@@ -1,12 +1,12 @@
 """The simulated clock that drives the project's own dispatch code through a day.
 
 An event queue ordered by simulated time stands in for RQ, Redis and the telephone network:
-requests arrive through ``dispatch.requests.create_request``; a ``RunWave`` effect becomes an
-event at its ``at`` that calls ``dispatch.waves.run_wave`` (what the wave job does); a
-``SendMessage`` is delivered at once, either the way ``dispatch.outbox.deliver_messages`` marks
+requests arrive through ``dispatch.requests.create.create_request``; a ``RunWave`` effect becomes an
+event at its ``at`` that calls ``dispatch.matching.waves.run_wave`` (what the wave job does); a
+``SendMessage`` is delivered at once, either the way ``dispatch.telephony.outbox.deliver_messages`` marks
 it (``delivery="direct"``, bulk, fast) or by calling ``deliver_message`` itself with the
 simulator telephony adapter (``delivery="outbox"``); each texted offer gets the nurse's answer
-(``bench.sim_nurses``) as a later event that calls ``dispatch.replies.accept`` or ``decline``.
+(``bench.sim_nurses``) as a later event that calls ``dispatch.messaging.replies.accept`` or ``decline``.
 Calls (confirmation, bad news) are only counted: the simulated requester always picks up.
 """
 
@@ -27,11 +27,11 @@ from dispatch.config import Settings
 from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
 from dispatch.lifecycle import ACCEPTING as ACCEPTING_STATUSES
 from dispatch.lifecycle import AWAITING
-from dispatch.outbox import Urls, deliver_messages
-from dispatch.replies import accept, decline
-from dispatch.requests import NewRequest, create_request
+from dispatch.matching.waves import Conflict, run_wave
+from dispatch.messaging.replies import accept, decline
+from dispatch.requests.create import NewRequest, create_request
+from dispatch.telephony.outbox import Urls, deliver_messages
 from dispatch.telephony.simulator import SimulatorTelephony
-from dispatch.waves import Conflict, run_wave
 from models import Message, Nurse, Offer, make_engine, make_sessionmaker
 
 

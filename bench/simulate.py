@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.simulate [--departments 42] [--nurses 1500] [--requests 150]
         [--warmup-days 14] [--seed 7] [--out bench/results] [--jobs 2]
 
-One SQLite database is built in a temporary folder (migrated by ``dispatch.migrate.upgrade``,
+One SQLite database is built in a temporary folder (migrated by ``dispatch.app.migrate.upgrade``,
 so it holds every French commune), filled with the synthetic nurses of ``bench.sim_region``,
 and given a history: the previous days run through the same code with the fixed waves. Then
 each strategy gets its own copy of that database and runs the measured day's requests. The
@@ -35,8 +35,8 @@ from bench.sim_engine import Simulation
 from bench.sim_plot import write_svg
 from bench.sim_region import SimNurse, SimRequest, load_places, make_nurses, make_requests
 from bench.sim_report import DayResult, measure, table, verdicts, write_csv
+from dispatch.app.migrate import upgrade
 from dispatch.config import ConfigError, Settings, load_settings
-from dispatch.migrate import upgrade
 from models import Message, Nurse, NurseSkill, NurseZone, make_engine, make_sessionmaker
 
 TIMEZONE = ZoneInfo("Europe/Paris")
@@ -242,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
         "--delivery",
         choices=("direct", "outbox"),
         default=defaults.delivery,
-        help="mark texts sent in bulk, or call dispatch.outbox.deliver_message for each",
+        help="mark texts sent in bulk, or call dispatch.telephony.outbox.deliver_message for each",
     )
     parser.add_argument(
         "--set",

@@ -5,7 +5,7 @@ request has five nurses awaiting an answer; one says yes, four say no, in random
 beside a bare Flask endpoint returning an empty TwiML (bench/bare_app.py) served by the same
 gunicorn set-up, in the same run. Targets: at least half the bare throughput; p99 < 50 ms.
 
-The webhook writes each text and enqueues its job (``dispatch.inbox``); the load runs with no
+The webhook writes each text and enqueues its job (``dispatch.intake.inbox``); the load runs with no
 worker, as a burst that outpaces them would. Then two ``sio worker`` processes handle the
 backlog (TELEPHONY=twilio, the stand-in as a process): the script reports how fast, and checks
 that every text was handled, no job failed and no request got two nurses.

@@ -30,9 +30,10 @@ def main() -> None:
         os.environ.update(stack.env())
         import bare_app
 
-        from dispatch.app import create_app, db
+        from dispatch.app.context import db
+        from dispatch.app.factory import create_app
         from dispatch.clock import utcnow
-        from dispatch.receipts import receive
+        from dispatch.intake.receipts import receive
         from webhooks.security import twilio_only
         from webhooks.twiml import twiml
 

@@ -37,7 +37,7 @@ class RunWave:
 
 @dataclass(frozen=True)
 class HandleEvent:
-    """Handle the webhook event received under ``key`` (``dispatch.inbox``).
+    """Handle the webhook event received under ``key`` (``dispatch.intake.inbox``).
 
     ``payload``: the event itself, when the webhook could not write it (the database was
     unreachable): the job writes it first, then handles it.

@@ -196,7 +196,7 @@ class CareWindow:
 
 
 def care_window(settings: Settings, request: CareRequest, now: datetime) -> CareWindow:
-    """The window :func:`dispatch.matching.rank_candidates` matches nurses' hours against."""
+    """The window :func:`dispatch.matching.candidates.rank_candidates` matches nurses' hours against."""
     tz = settings.timezone
     start = care_start(settings, request, now)
     if start is None:  # as soon as possible

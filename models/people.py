@@ -40,7 +40,7 @@ class NurseZone(Base):
     """A commune the nurse declared she serves (postcodes are expanded to communes on import)."""
 
     __tablename__ = "nurse_zones"
-    # A commune's nurses from the index alone (dispatch.matching reads every zone of a radius step).
+    # A commune's nurses from the index alone (dispatch.matching.candidates reads every zone of a radius step).
     __table_args__ = (Index("ix_nurse_zones_insee_nurse", "insee", "nurse_id"),)
 
     nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), primary_key=True)

@@ -65,7 +65,7 @@ class Offer(Base):
     __table_args__ = (
         UniqueConstraint("request_id", "round", "nurse_id"),
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
-        # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching).
+        # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching.candidates).
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
     )
 

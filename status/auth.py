@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from dispatch.app import db
+from dispatch.app.context import db
 from dispatch.clock import utcnow
-from dispatch.coordinators import authenticate, set_on_duty
+from dispatch.people.coordinators import authenticate, set_on_duty
 from status.web import current_coordinator, local_time, log_in, require_login
 
 # The templates and static files of every coordinator page and of the simulator live here.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from dispatch.actions import mark_informed, record_callback, record_view
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.requests import assign_nurse, cancel_request, find_request, redispatch
+from dispatch.requests.actions import mark_informed, record_callback, record_view
+from dispatch.requests.create import assign_nurse, cancel_request, find_request, redispatch
 from models import Nurse
 from status import queries
 from status.recordings import recording_response

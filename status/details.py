@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from dispatch.app import db, services
-from dispatch.links import LINK_VALIDITY_S, LinkError, read_details_claims
-from dispatch.requests import find_request
+from dispatch.app.context import db, services
+from dispatch.messaging.links import LINK_VALIDITY_S, LinkError, read_details_claims
+from dispatch.requests.create import find_request
 from status.queries import commune_names
 from status.recordings import recording_response
 from status.sim_store import recording_transcript

@@ -8,7 +8,7 @@ from rq import Worker
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dispatch.app import services
+from dispatch.app.context import services
 from workers.queue import redis_connection
 
 bp = Blueprint("health", __name__)

@@ -10,9 +10,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dispatch.actions import MAX_PAUSE_DAYS, pause_nurse, resume_nurse
-from dispatch.app import db
+from dispatch.app.context import db
 from dispatch.clock import utcnow
+from dispatch.requests.actions import MAX_PAUSE_DAYS, pause_nurse, resume_nurse
 from models import CareRequest, Nurse, Offer, Postcode
 from status.queries import commune_names
 from status.web import actor_name, require_login

@@ -10,7 +10,7 @@ import math
 
 from markupsafe import Markup
 
-from dispatch.summary import DaySummary
+from dispatch.requests.summary import DaySummary
 
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 48, 56, 36, 40

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.lifecycle import ACTIVE as ACTIVE_STATUSES
-from dispatch.matching import request_communes
+from dispatch.matching.candidates import request_communes
 from dispatch.phones import PhoneError, normalize_phone
 from models import Call, CareRequest, Commune, Coordinator, Event, Message, Nurse, NurseZone, Offer
 from status import labels

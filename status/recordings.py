@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, render_template
 
-from dispatch.app import services
+from dispatch.app.context import services
 from dispatch.telephony import TelephonyError, TransientError, recording_sid
 
 

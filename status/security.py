@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from dispatch.tokens import hash_token
+from dispatch.people.tokens import hash_token
 from workers.queue import redis_url
 
 LOGIN_PATH = "/login"

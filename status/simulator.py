@@ -15,10 +15,10 @@ import time
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.outbox import Urls
 from dispatch.phones import try_normalize
+from dispatch.telephony.outbox import Urls
 from dispatch.telephony.simulator import read_recording, save_recording, tone_wav
 from models import Call
 from status import sim_store

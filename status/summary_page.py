@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 from flask import Blueprint, render_template, request
 
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.summary import day_summary
+from dispatch.requests.summary import day_summary
 from status.plot import minutes, percent, summary_svg
 from status.web import require_login
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from flask import Flask, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from models import Coordinator
 from status import labels

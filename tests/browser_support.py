@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from dispatch.app import create_app, reset_services
-from dispatch.coordinators import hash_password
+from dispatch.app.factory import create_app
+from dispatch.people.coordinators import hash_password
 from dispatch.phones import normalize_phone
+from dispatch.services import reset_services
 from models import Coordinator
 from tests.redis_server import free_port
 
@@ -119,7 +120,7 @@ class WorkerProcess:
     def __enter__(self) -> WorkerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from dispatch.cli import main; main()", "worker"],
+            [sys.executable, "-c", "from dispatch.app.commands import main; main()", "worker"],
             env=self.env,
             cwd=ROOT,
             stdout=self._log,

@@ -1,9 +1,9 @@
 """The domain on a clock the test turns: a week in milliseconds, no Flask, Redis or worker.
 
 ``Clockwork`` does with the domain's effects what the worker does, at the times they say: a
-``RunWave`` runs ``dispatch.waves.run_wave`` when due, a text is sent through the outbox
+``RunWave`` runs ``dispatch.matching.waves.run_wave`` when due, a text is sent through the outbox
 (``deliver_messages``, the simulator adapter, no network) when due, a call is placed through
-the outbox and counted. Texts to the single number go through ``dispatch.inbound.handle_sms``
+the outbox and counted. Texts to the single number go through ``dispatch.intake.texts_in.handle_sms``
 and are answered through the outbox as the inbox job does. Every text that leaves is kept
 with the time it left (``sent``), so tests can check what went out at night.
 """
@@ -18,11 +18,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from dispatch.effects import PlaceCall, RunWave, SendMessage
-from dispatch.inbound import handle_sms
-from dispatch.outbox import Urls, deliver_messages, place_call, queue_sms
-from dispatch.requests import NewRequest, create_request
+from dispatch.intake.texts_in import handle_sms
+from dispatch.matching.waves import Conflict, run_wave
+from dispatch.requests.create import NewRequest, create_request
+from dispatch.telephony.outbox import Urls, deliver_messages, place_call, queue_sms
 from dispatch.telephony.simulator import SimulatorTelephony
-from dispatch.waves import Conflict, run_wave
 from models import Call, CareRequest, Message, Offer, make_engine, make_sessionmaker
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from dispatch.app import create_app, reset_services
-from dispatch.migrate import upgrade
+from dispatch.app.factory import create_app
+from dispatch.app.migrate import upgrade
+from dispatch.services import reset_services
 from models import Base, make_engine, make_sessionmaker
 from tests.redis_server import RedisServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from dispatch.embedded_redis import find_redis_server
+from dispatch.app.embedded_redis import find_redis_server
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import itertools
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Message, Offer
 from tests.helpers import make_nurse, make_requester, post_signed
 from workers.queue import get_queue, redis_connection

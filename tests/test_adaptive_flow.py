@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.config import load_settings
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Event, Nurse, Offer
 from tests.helpers import answer, make_nurse, make_request_row, make_requester, run_jobs
 

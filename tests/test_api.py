@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from dispatch.tokens import hash_token, issue_token
+from dispatch.people.tokens import hash_token, issue_token
 from models import ApiToken, CareRequest, Event
 from tests.helpers import make_nurse, make_requester, run_jobs
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from dispatch.app import create_app, reset_services
+from dispatch.app.factory import create_app
 from dispatch.config import ConfigError
+from dispatch.services import reset_services
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from dispatch.demo import COORDINATOR_EMAIL, COORDINATOR_PASSWORD, seed_demo
-from dispatch.tokens import issue_token
+from dispatch.app.demo import COORDINATOR_EMAIL, COORDINATOR_PASSWORD, seed_demo
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Requester
 from tests.browser_support import (
     ARTIFACTS,

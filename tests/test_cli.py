@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
-from dispatch import demo
+from dispatch.app import demo
+from dispatch.app.runner import Child, Supervisor
 from dispatch.geo import commune, distance_km
 from dispatch.hours import WeeklyHours
+from dispatch.people.tokens import hash_token, requester_for_token
 from dispatch.phones import normalize_phone
-from dispatch.runner import Child, Supervisor
-from dispatch.tokens import hash_token, requester_for_token
 from dispatch.vocab import CARE_TYPES
 from models import ApiToken, Coordinator, Nurse, Requester
 from tests.helpers import make_requester
@@ -296,7 +296,8 @@ def test_demo_refuses_a_database_with_people(cli, session):
 
 
 def test_demo_refuses_real_twilio(env, session):
-    from dispatch.app import create_app, reset_services
+    from dispatch.app.factory import create_app
+    from dispatch.services import reset_services
 
     env.update(TELEPHONY="twilio", TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="x" * 32)
     try:
@@ -404,7 +405,7 @@ def test_supervisor_stops_children_on_sigterm(tmp_path):
             f"""
             import sys
             from pathlib import Path
-            from dispatch.runner import Child, Supervisor
+            from dispatch.app.runner import Child, Supervisor
             sleeper = {SLEEPER!r}
             s = Supervisor([Child("a", sleeper), Child("b", sleeper)], env={{}}, cwd=Path("."), echo=print)
             s.install_signal_handlers()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.clock import utcnow
-from dispatch.requests import NewRequest, create_request
+from dispatch.requests.create import NewRequest, create_request
 from dispatch.telephony import InvalidNumber
 from dispatch.texts import Attention
 from models import Call, CareRequest, Event, Message

@@ -9,7 +9,7 @@ import pytest
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, update
 
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Coordinator, Event, Message, Nurse
 from tests.helpers import answer, make_nurse, make_requester, post_signed, run_jobs, sign, sms
 from workers.queue import get_queue
@@ -217,7 +217,8 @@ def test_odd_bodies_get_help_never_a_500(app, client, region, body):
 
 
 def test_redis_down_during_post_then_dispatched_by_the_sweeper(app, client, session, region, monkeypatch, env):
-    from dispatch.app import create_app, reset_services
+    from dispatch.app.factory import create_app
+    from dispatch.services import reset_services
     from workers.worker import sweep_once
 
     down = create_app({**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
@@ -239,7 +240,7 @@ def test_redis_down_during_post_then_dispatched_by_the_sweeper(app, client, sess
 
 
 def test_outside_texting_hours_offers_wait_for_the_morning(app, client, session, region, env):
-    from dispatch.app import create_app
+    from dispatch.app.factory import create_app
 
     night = create_app({**env, "NURSE_TEXTING_HOURS": "mon 00:00-00:01"})  # closed nearly always
     reference = post_request(night.test_client(), region["token"]).json["reference"]

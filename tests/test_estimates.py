@@ -1,4 +1,4 @@
-"""The adaptive policy's estimates (``dispatch.estimates``): hand-computable cases, censoring,
+"""The adaptive policy's estimates (``dispatch.matching.estimates``): hand-computable cases, censoring,
 smoothing toward the pool, and the chances a wave is sized with."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from statistics import NormalDist
 
 import pytest
 
-from dispatch import estimates
-from dispatch.estimates import Estimate, Priors, Record
+from dispatch.matching import estimates
+from dispatch.matching.estimates import Estimate, Priors, Record
 
 PHI = NormalDist().cdf
 FLAT = estimates._Base(dict.fromkeys(range(24), math.log(600.0)), dict.fromkeys(range(24), 0.5))

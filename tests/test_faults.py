@@ -28,12 +28,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-import dispatch.outbox
-import dispatch.sweep
-from dispatch.app import create_app, reset_services
+import dispatch.telephony.outbox
+import workers.sweep
+from dispatch.app.factory import create_app
+from dispatch.app.migrate import upgrade
 from dispatch.clock import utcnow
-from dispatch.migrate import upgrade
-from dispatch.sweep import overdue_work
+from dispatch.services import reset_services
 from models import Call, CareRequest, Event, Message, Offer, make_engine
 from tests import scenario
 from tests.conftest import IN_CI, USE_PG
@@ -41,6 +41,7 @@ from tests.helpers import post_signed
 from tests.redis_server import RedisServer
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from workers.queue import enqueue, get_queue, redis_connection
+from workers.sweep import overdue_work
 from workers.worker import sweep_once
 
 pytestmark = pytest.mark.slow
@@ -205,9 +206,9 @@ def test_worker_sigkilled_mid_wave(service, monkeypatch):
 
         # The dead worker's claim expires (120 s in production; 1 s here) and the texts left queued
         # pass the outbox's grace (20 s; 1 s here): the sweeper hands them all out again.
-        monkeypatch.setattr(dispatch.outbox, "CLAIM_TIMEOUT", timedelta(seconds=1))
-        monkeypatch.setattr(dispatch.sweep, "CLAIM_TIMEOUT", timedelta(seconds=1))
-        monkeypatch.setattr(dispatch.sweep, "OUTBOX_GRACE", timedelta(seconds=1))
+        monkeypatch.setattr(dispatch.telephony.outbox, "CLAIM_TIMEOUT", timedelta(seconds=1))
+        monkeypatch.setattr(workers.sweep, "CLAIM_TIMEOUT", timedelta(seconds=1))
+        monkeypatch.setattr(workers.sweep, "OUTBOX_GRACE", timedelta(seconds=1))
         time.sleep(1.2)
         assert sweep_once(svc.settings) >= 1
         svc.work()

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from dispatch import gsm, texts
-from dispatch.grammar import KINDS, parse_nurse_reply
+from dispatch.messaging.grammar import KINDS, parse_nurse_reply
 from dispatch.vocab import CARE_TYPES
 from tests import scenario
 
@@ -131,7 +131,7 @@ def _concrete(path: str, segment: str, number: int) -> str:
 
 def _ivr_steps() -> list[str]:
     try:
-        from dispatch import ivr
+        from dispatch.intake import ivr
     except ImportError:
         return ["menu"]
     return list(getattr(ivr, "_STEPS", {"menu": None}))

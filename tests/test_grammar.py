@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.grammar import KINDS, NurseCommand, parse_nurse_reply
+from dispatch.messaging.grammar import KINDS, NurseCommand, parse_nurse_reply
 
 REPLIES = [
     # accept

@@ -50,7 +50,8 @@ def closed_port() -> int:
 
 
 def test_503_when_redis_is_down(env, registered_worker):
-    from dispatch.app import create_app, reset_services
+    from dispatch.app.factory import create_app
+    from dispatch.services import reset_services
 
     env["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"
     app = create_app(env)
@@ -66,7 +67,8 @@ def test_503_when_redis_is_down(env, registered_worker):
 
 
 def test_503_when_the_database_is_down(env, registered_worker, tmp_path):
-    from dispatch.app import create_app, reset_services
+    from dispatch.app.factory import create_app
+    from dispatch.services import reset_services
 
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'missing-dir' / 'sio.db'}"
     app = create_app(env)

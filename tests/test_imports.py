@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.imports import ImportResult, import_nurses, import_requesters, parse_kind
+from dispatch.people.imports import ImportResult, import_nurses, import_requesters, parse_kind
 from models import Nurse, Postcode, Requester, RequesterPhone
 from tests.helpers import make_nurse, make_requester
 

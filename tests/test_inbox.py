@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-import dispatch.inbound
-from dispatch.app import create_app, reset_services
+import dispatch.intake.texts_in
+from dispatch.app.factory import create_app
 from dispatch.clock import utcnow
-from dispatch.links import details_token
+from dispatch.messaging.links import details_token
+from dispatch.services import reset_services
 from models import CareRequest, Message, WebhookReceipt
 from tests import scenario
 from tests.helpers import post_signed, run_jobs
@@ -91,14 +92,14 @@ def test_a_job_that_fails_midway_leaves_the_event_whole(client, session, setting
     def crash(*args, **kwargs):
         raise RuntimeError("worker lost its database connection")
 
-    working = dispatch.inbound.handle_nurse_reply
-    monkeypatch.setattr(dispatch.inbound, "handle_nurse_reply", crash)
+    working = dispatch.intake.texts_in.handle_nurse_reply
+    monkeypatch.setattr(dispatch.intake.texts_in, "handle_nurse_reply", crash)
     with pytest.raises(RuntimeError):
         handle_event("sms:SM" + "e" * 32)
     assert receipts(session)[0].handled_at is None
     assert scenario.request_by_ref(session, request.reference).status == "open"
 
-    monkeypatch.setattr(dispatch.inbound, "handle_nurse_reply", working)
+    monkeypatch.setattr(dispatch.intake.texts_in, "handle_nurse_reply", working)
     age_receipts(session, 60)
     assert sweep_once(settings) >= 1
     run_jobs(settings)

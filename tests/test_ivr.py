@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from dispatch import ivr
-from dispatch.ivr_steps import CallInput, Gather, Say
+from dispatch.intake import ivr
+from dispatch.intake.ivr_steps import CallInput, Gather, Say
 from dispatch.texts import REVIEW_HANGUP, REVIEW_VOICEMAIL
 from models import CareRequest, Coordinator, Event, IvrSession, Message
 from tests.helpers import make_nurse, make_requester, post_signed, run_jobs
@@ -317,7 +317,7 @@ def test_a_hang_up_at_the_greeting_still_leaves_a_trace(client, session, people)
 
 
 def test_option_2_cancels_one_of_the_callers_own_requests(client, session, settings, people):
-    from dispatch.requests import NewRequest, create_request
+    from dispatch.requests.create import NewRequest, create_request
 
     now = datetime.now(UTC)
     mine, _ = create_request(session, settings, NewRequest("sms", "pansement", "42400", callback_phone=CALLER), now)

@@ -9,8 +9,8 @@ import pytest
 from dispatch import geo
 from dispatch.config import load_settings
 from dispatch.lifecycle import CareWindow
-from dispatch.matching import rank_candidates, request_communes
-from dispatch.waves import plan_next_wave
+from dispatch.matching.candidates import rank_candidates, request_communes
+from dispatch.matching.waves import plan_next_wave
 from models import CareRequest, NurseAbsence, Offer
 from tests.helpers import make_nurse
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatch.app import create_app, reset_services
+from dispatch.app.factory import create_app
+from dispatch.services import reset_services
 from status.metrics import LATENCY_BUCKETS
 from tests import scenario
 from tests.redis_server import free_port

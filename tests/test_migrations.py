@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from dispatch.migrate import alembic_config, upgrade
+from dispatch.app.migrate import alembic_config, upgrade
 from models import Base, Commune, Postcode, make_engine, make_sessionmaker
 from tests.conftest import PG_URL, USE_PG
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import joinedload
 
 from dispatch.config import load_settings
 from dispatch.effects import SendMessage
-from dispatch.outbox import Urls, deliver_messages
-from dispatch.replies import accept
-from dispatch.requests import NewRequest, create_request
+from dispatch.messaging.replies import accept
+from dispatch.requests.create import NewRequest, create_request
+from dispatch.telephony.outbox import Urls, deliver_messages
 from dispatch.telephony.simulator import SimulatorTelephony
 from models import Message, Offer, make_engine, make_sessionmaker
 from tests import scenario

@@ -1,5 +1,5 @@
 """The adaptive wave policy: sizing, waits and ranking by hand-computable numbers, its one SQL
-read of the offers table, and DISPATCH_POLICY=adaptive through ``dispatch.waves``."""
+read of the offers table, and DISPATCH_POLICY=adaptive through ``dispatch.matching.waves``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from dispatch import geo, history, policy
+from dispatch import geo
 from dispatch.config import load_settings
-from dispatch.estimates import Record
 from dispatch.lifecycle import CareWindow
-from dispatch.matching import Candidate
-from dispatch.requests import NewRequest, create_request
-from dispatch.waves import advance
+from dispatch.matching import history, policy
+from dispatch.matching.candidates import Candidate
+from dispatch.matching.estimates import Record
+from dispatch.matching.waves import advance
+from dispatch.requests.create import NewRequest, create_request
 from models import CareRequest, Commune, Event, Offer
 from tests.helpers import make_nurse, make_request_row
 
@@ -257,7 +258,7 @@ def test_fixed_policy_is_unchanged_by_history(raw_session, tmp_path, database_ur
 
 def test_the_estimates_read_from_history_favour_the_quick_nurse(raw_session):
     ann, others = _zone_with_history(raw_session)
-    from dispatch.estimates import fit
+    from dispatch.matching.estimates import fit
 
     model = fit(history.load_history(raw_session, [ann.id, *(n.id for n in others)], NOW, PARIS).records)
     quick = model.estimate(ann.id, 10).chance(policy.HORIZON_S, model.sigma)

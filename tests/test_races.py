@@ -14,8 +14,8 @@ import uuid
 from sqlalchemy import func, select
 
 from dispatch.clock import utcnow
-from dispatch.inbox import status_key
-from dispatch.tokens import issue_token
+from dispatch.intake.inbox import status_key
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Event, Message, Offer
 from tests.helpers import make_nurse, make_requester, run_jobs, sign
 from workers.jobs import handle_event

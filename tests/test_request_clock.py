@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch.config import load_settings
-from dispatch.requests import cancel_request, find_request, redispatch
+from dispatch.requests.create import cancel_request, find_request, redispatch
 from models import CareRequest, Coordinator, NurseAbsence, Offer
 from tests.clockwork import Clockwork
 from tests.helpers import make_nurse

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
 from models import CareRequest, Offer
 from tests.browser_support import login, make_coordinator, post_form
 from tests.helpers import answer, make_nurse, make_requester, run_jobs

@@ -12,12 +12,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.app import create_app, reset_services
-from dispatch.cli import purge_command
+from dispatch.app.commands import purge_command
+from dispatch.app.factory import create_app
 from dispatch.clock import utcnow
-from dispatch.links import LINK_VALIDITY_S, LinkError, details_token, read_details_token
+from dispatch.messaging.links import LINK_VALIDITY_S, LinkError, details_token, read_details_token
 from dispatch.phones import normalize_phone
-from dispatch.purge import delete_recordings, parse_duration, purge, recordings_due
+from dispatch.requests.retention import delete_recordings, parse_duration, purge, recordings_due
+from dispatch.services import reset_services
 from dispatch.telephony.simulator import read_recording, save_recording
 from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt

@@ -3,7 +3,7 @@
 The targets are bench/README.md's, not these tests'. Here: every request ends filled or
 unfilled, every text is counted once (the simulator's own count, the outbox rows and the table
 agree), the same seed gives the same table, and delivering through
-``dispatch.outbox.deliver_message`` gives the same day as the simulator's bulk path.
+``dispatch.telephony.outbox.deliver_message`` gives the same day as the simulator's bulk path.
 """
 
 from __future__ import annotations

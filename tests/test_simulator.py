@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 import pytest
 from twilio.request_validator import RequestValidator
 
-from dispatch.app import create_app
+from dispatch.app.factory import create_app
 from dispatch.config import load_settings
 from dispatch.telephony.simulator import SimulatorTelephony
 from status.twiml_player import Player, TwimlError, Verb, parse_twiml

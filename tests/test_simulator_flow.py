@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from dispatch.app import create_app
+from dispatch.app.factory import create_app
 from models import Call, CareRequest, Event, Message, Offer
 from tests.browser_support import LiveServer, fresh, login, make_coordinator, post_form, wait_for
 from tests.helpers import make_nurse, make_requester, run_jobs

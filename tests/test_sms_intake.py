@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.sms_intake import RequesterSms, parse_requester_sms, resolve_start
+from dispatch.intake.sms import RequesterSms, parse_requester_sms, resolve_start
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 23, 10, 15, tzinfo=PARIS)  # a Monday

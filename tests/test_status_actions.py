@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.clock import utcnow
-from dispatch.requests import NewRequest, create_request
+from dispatch.people.tokens import issue_token
+from dispatch.requests.create import NewRequest, create_request
 from dispatch.telephony.simulator import save_recording
-from dispatch.tokens import issue_token
 from models import Call, CareRequest, Event, Message, Offer
 from tests.browser_support import fresh, login, make_coordinator, post_form
 from tests.helpers import answer, make_nurse, make_requester, run_jobs
@@ -141,7 +141,7 @@ def test_request_page_shows_details_timeline_and_records_the_visit(client, world
 def test_views_are_recorded_once_per_coordinator_per_ten_minutes(session, settings):
     from datetime import timedelta
 
-    from dispatch.actions import VIEW_EVERY, record_view
+    from dispatch.requests.actions import VIEW_EVERY, record_view
 
     now = utcnow()
     request, _ = create_request(session, settings, NewRequest(channel="api", care_type="autre", postcode="42400"), now)

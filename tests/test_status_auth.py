@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.clock import utcnow
-from dispatch.coordinators import LOCK_DURATION, MAX_FAILURES, authenticate, set_on_duty, set_password
+from dispatch.people.coordinators import LOCK_DURATION, MAX_FAILURES, authenticate, set_on_duty, set_password
 from models import Coordinator, Event
 from tests.browser_support import EMAIL, PASSWORD, form_token, fresh, login, make_coordinator, post_form
 
@@ -165,7 +165,7 @@ def test_session_cookie_is_http_only_and_same_site(client, coordinator):
 
 
 def test_session_cookie_is_secure_behind_https(env, session):
-    from dispatch.app import create_app
+    from dispatch.app.factory import create_app
 
     env["PUBLIC_BASE_URL"] = "https://sio.example.org"
     app = create_app(env)

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from dispatch.clock import utcnow
-from dispatch.links import LINK_VALIDITY_S, details_token
-from dispatch.requests import NewRequest, assign_nurse, cancel_request, create_request
+from dispatch.messaging.links import LINK_VALIDITY_S, details_token
+from dispatch.requests.create import NewRequest, assign_nurse, cancel_request, create_request
 from dispatch.telephony.simulator import save_recording
 from tests.helpers import make_nurse, make_requester
 

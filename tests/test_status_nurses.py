@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.clock import utcnow
-from dispatch.requests import NewRequest, create_request
+from dispatch.requests.create import NewRequest, create_request
 from models import Event, Nurse
 from tests.browser_support import fresh, login, make_coordinator, post_form
 from tests.helpers import answer, make_nurse, run_jobs

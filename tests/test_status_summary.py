@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.summary import day_bounds, day_summary
+from dispatch.requests.summary import day_bounds, day_summary
 from models import CareRequest, Event, Message
 from status.plot import minutes, percent, summary_svg
 from tests.browser_support import login, make_coordinator

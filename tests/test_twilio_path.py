@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dispatch.clock import utcnow
-from dispatch.outbox import CLAIM_TIMEOUT
-from dispatch.tokens import issue_token
+from dispatch.people.tokens import issue_token
+from dispatch.telephony.outbox import CLAIM_TIMEOUT
 from models import Call, CareRequest, Event, Message, Nurse, Offer
 from tests.helpers import answer, make_nurse, make_requester, post_signed, run_jobs
 from tests.twilio_standin import TwilioStandin
@@ -91,7 +91,8 @@ def test_offers_reach_twilio_and_refusals_move_on(app, client, session, standin)
 
 
 def test_messaging_service_is_used_when_configured(app, client, session, standin, env):
-    from dispatch.app import create_app, reset_services
+    from dispatch.app.factory import create_app
+    from dispatch.services import reset_services
 
     reset_services()
     service_app = create_app({**env, "TWILIO_MESSAGING_SERVICE_SID": "MG" + "2" * 32})
@@ -99,7 +100,7 @@ def test_messaging_service_is_used_when_configured(app, client, session, standin
     make_nurse(session, "Ok", "06 14 00 00 01", ["42207"])
     session.commit()
     from dispatch.clock import utcnow
-    from dispatch.outbox import Urls, deliver_message, queue_sms
+    from dispatch.telephony.outbox import Urls, deliver_message, queue_sms
 
     with svc.sessionmaker() as s, s.begin():
         effect = queue_sms(s, "+33614000001", "SIO: test", utcnow())

@@ -13,7 +13,7 @@ import logging
 from flask import abort, request
 from twilio.request_validator import RequestValidator
 
-from dispatch.app import services
+from dispatch.app.context import services
 
 log = logging.getLogger(__name__)
 

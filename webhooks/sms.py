@@ -3,7 +3,7 @@
 Each handler checks the signature, reads its fields, writes the event (a repeat is dropped
 by its receipt key), enqueues the job that handles it after the commit, and answers an empty
 TwiML: the answer to a text leaves through the outbox like every other text
-(``dispatch.inbox``). With Redis down the event is kept all the same; the sweeper hands it
+(``dispatch.intake.inbox``). With Redis down the event is kept all the same; the sweeper hands it
 to a job when Redis is back. With the database down, the event itself goes to Redis, in the
 job that writes it when the database is back.
 """
@@ -15,11 +15,11 @@ import logging
 from flask import Blueprint, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch.app import DATABASE_DOWN, db, services
+from dispatch.app.context import DATABASE_DOWN, db, services
 from dispatch.clock import utcnow
 from dispatch.effects import HandleEvent
-from dispatch.inbox import sms_key, status_key
-from dispatch.receipts import receive
+from dispatch.intake.inbox import sms_key, status_key
+from dispatch.intake.receipts import receive
 from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml

@@ -13,13 +13,14 @@ from __future__ import annotations
 from flask import Blueprint
 from twilio.twiml.voice_response import VoiceResponse
 
-from dispatch import calls, ivr
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.config import Settings
-from dispatch.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
+from dispatch.intake import ivr
+from dispatch.intake.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
+from dispatch.intake.receipts import first_time
+from dispatch.messaging import calls
 from dispatch.phones import try_normalize
-from dispatch.receipts import first_time
 from dispatch.texts import Speech
 from webhooks.forms import field, optional_field, query_id
 from webhooks.security import twilio_only

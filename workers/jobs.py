@@ -16,17 +16,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dispatch.app import Services, build_services
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
 from dispatch.effects import Effect, SendMessage
-from dispatch.inbox import handle_event as handle_webhook_event
-from dispatch.outbox import Urls, deliver_messages
-from dispatch.outbox import place_call as place_outbound_call
-from dispatch.receipts import receive
+from dispatch.intake.inbox import handle_event as handle_webhook_event
+from dispatch.intake.receipts import receive
+from dispatch.matching.waves import Conflict
+from dispatch.matching.waves import run_wave as run_wave_step
+from dispatch.services import Services, build_services
 from dispatch.telephony import TransientError
-from dispatch.waves import Conflict
-from dispatch.waves import run_wave as run_wave_step
+from dispatch.telephony.outbox import Urls, deliver_messages
+from dispatch.telephony.outbox import place_call as place_outbound_call
 from workers.queue import enqueue
 
 log = logging.getLogger(__name__)

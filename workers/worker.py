@@ -7,11 +7,11 @@ import threading
 
 from rq import SimpleWorker
 
-from dispatch.app import build_services
 from dispatch.clock import utcnow
 from dispatch.config import Settings
-from dispatch.sweep import overdue_work
+from dispatch.services import build_services
 from workers.queue import enqueue, get_queue, redis_connection
+from workers.sweep import overdue_work
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0

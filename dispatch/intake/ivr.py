@@ -2,7 +2,7 @@
 
 One ``IvrSession`` per CallSid holds the step the caller is at, every answer given so far
 (``data``), and how many invalid or missing answers came in a row. Each webhook is one call
-here, inside one transaction, and returns a :class:`~dispatch.ivr_steps.Plan`. Nothing said
+here, inside one transaction, and returns a :class:`~dispatch.intake.ivr_steps.Plan`. Nothing said
 is lost: a caller who hangs up, or who ends on the coordinators' voicemail, leaves a
 ``review`` request with whatever was answered. ``finished`` is set by a guarded UPDATE, so
 the last answer and the hang-up callback racing each other make one request, never two.
@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from dispatch import geo
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.ivr_requests import finish, load_session, on_duty_phones, own_request, request_from_call, requester_of
-from dispatch.ivr_steps import (
+from dispatch.intake.ivr_steps import (
     NEXT_PAGE,
     CallInput,
     Hangup,
@@ -33,8 +32,9 @@ from dispatch.ivr_steps import (
     parse_time,
     question,
 )
+from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, own_request, request_from_call, requester_of
 from dispatch.phones import normalize_phone
-from dispatch.requests import cancel_request
+from dispatch.requests.create import cancel_request
 from dispatch.starts import start_error
 from dispatch.texts import REVIEW_HANGUP, REVIEW_TRANSFERRED, REVIEW_VOICEMAIL, REVIEW_VOICEMAIL_EMPTY, Speech
 from dispatch.vocab import IVR_CARE_DIGITS

@@ -1,6 +1,6 @@
 """How likely, and how soon, each nurse says yes: estimated from her own offers (issue 7).
 
-The adaptive wave policy (``dispatch.policy``) needs, for each candidate, the chance that she
+The adaptive wave policy (``dispatch.matching.policy``) needs, for each candidate, the chance that she
 says yes to an offer texted now *within a given time*: the time to the first yes is about
 speed, not only about yes. The model, for nurse ``i`` texted at local hour ``h``:
 
@@ -30,7 +30,7 @@ its own evidence is what keeps the picked nurses' estimates honest.
 **Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
 code's to the last bit: tests/test_estimates.py): logs taken once, the EM's base read once per
 offer, a band fitted when first read (a wave reads about one of five), records read by position
-so that plain tuples of :class:`Record`'s fields serve (``dispatch.history`` builds those).
+so that plain tuples of :class:`Record`'s fields serve (``dispatch.matching.history`` builds those).
 """
 
 from __future__ import annotations

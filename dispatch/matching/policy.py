@@ -1,12 +1,12 @@
 """The adaptive wave policy (issue 7): ask the nurses most likely to say yes *soon*, and just enough of them.
 
-Used by ``dispatch.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive`` (the default):
+Used by ``dispatch.matching.waves.plan_next_wave`` when ``DISPATCH_POLICY=adaptive`` (the default):
 
 1. Candidates: every nurse of the request's declared zone (``rank_candidates`` without radius, so
    that the best of a large town are seen, not only the first few in the fixed rule's order); the
    ``DISPATCH_RADIUS_KM`` rings are read only when the zone alone cannot reach the target.
-2. ``dispatch.history`` reads their offers (one query; when the rings are read, one more for
-   their nurses only, the zone's read is kept) and ``dispatch.estimates`` turns them into
+2. ``dispatch.matching.history`` reads their offers (one query; when the rings are read, one more for
+   their nurses only, the zone's read is kept) and ``dispatch.matching.estimates`` turns them into
    each nurse's chance of a yes *within a given time*: how often she answers, how fast, how often
    yes. The time to the first yes is about speed: a nurse who answers in two minutes is worth
    more to a fresh request than one who says yes as often but an hour later.
@@ -44,10 +44,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
-from dispatch.estimates import Model, Record, fit
-from dispatch.history import History, extend_history, load_history
 from dispatch.lifecycle import CareWindow, OfferStatus
-from dispatch.matching import Candidate, rank_candidates
+from dispatch.matching.candidates import Candidate, rank_candidates
+from dispatch.matching.estimates import Model, Record, fit
+from dispatch.matching.history import History, extend_history, load_history
 from models import CareRequest, Offer
 
 HORIZON_S = 180  # the first wave is sized on the chance of a yes within this

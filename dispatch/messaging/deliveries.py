@@ -10,10 +10,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch.effects import Effect
 from dispatch.lifecycle import OfferStatus
-from dispatch.outbox import note_sent
+from dispatch.matching.waves import offer_failed
 from dispatch.phones import mask
+from dispatch.telephony.outbox import note_sent
 from dispatch.timeline import record
-from dispatch.waves import offer_failed
 from models import CareRequest, Message, Nurse, Offer
 
 # Statuses only move forward; a late "sent" after "delivered" is ignored.

@@ -161,8 +161,8 @@ def prepare_database(settings: Settings, echo: Echo = _echo) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set up on import: noise
     from sqlalchemy import func, select
 
-    from dispatch.demo import DemoError, seed_demo
-    from dispatch.migrate import upgrade
+    from dispatch.app.demo import DemoError, seed_demo
+    from dispatch.app.migrate import upgrade
     from models import Nurse, make_engine, make_sessionmaker
 
     engine = make_engine(settings.database_url)
@@ -188,7 +188,7 @@ def run_service(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 2, echo: Echo = _echo
 ) -> int:
     """Run the whole service until Ctrl-C; the exit code of ``sio run``."""
-    from dispatch.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+    from dispatch.app.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
     env = dict(os.environ)
     url = local_url(host, port)
@@ -210,7 +210,7 @@ def run_service(
             return 0
         supervisor.env = env
         supervisor.children = [
-            Child("worker", [sys.executable, "-c", "from dispatch.cli import main; main()", "worker"]),
+            Child("worker", [sys.executable, "-c", "from dispatch.app.commands import main; main()", "worker"]),
             Child("web server", gunicorn_argv(host, port, workers)),
         ]
         supervisor.start()

@@ -1,7 +1,7 @@
 """The ``sio`` command: ``flask --app wsgi`` with the project's commands (DESIGN §5).
 
 The commands only parse arguments and format results; the work is in
-``dispatch.imports``, ``dispatch.demo``, ``dispatch.runner`` and ``workers.worker``.
+``dispatch.people.imports``, ``dispatch.app.demo``, ``dispatch.app.runner`` and ``workers.worker``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> None:
     """Console script ``sio``. A bad setting prints one line and exits 2, never a traceback."""
     from redis.exceptions import RedisError
 
-    from dispatch.app import create_app
+    from dispatch.app.factory import create_app
 
     try:
         app = create_app()
@@ -81,7 +81,7 @@ def register_commands(app: Flask) -> None:
 
 
 def _services():
-    from dispatch.app import services
+    from dispatch.app.context import services
 
     return services()
 
@@ -95,7 +95,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade() -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set up on import: noise
-    from dispatch.migrate import upgrade
+    from dispatch.app.migrate import upgrade
 
     loaded = upgrade(_services().engine)
     click.echo(f"schema up to date{f'; {loaded} communes loaded' if loaded else ''}")
@@ -150,7 +150,7 @@ def nurses_import(path: str, skip_invalid: bool) -> None:
     Every row is checked first; one bad row and nothing is written, unless --skip-invalid.
     Exit code 0 only when every row was imported.
     """
-    from dispatch.imports import import_nurses
+    from dispatch.people.imports import import_nurses
 
     _run_import(import_nurses, path, skip_invalid)
 
@@ -166,7 +166,7 @@ def requesters_group() -> None:
 @with_appcontext
 def requesters_import(path: str, skip_invalid: bool) -> None:
     """Upsert requesters by name from FILE.csv (columns name,kind[,phones,postcode])."""
-    from dispatch.imports import import_requesters
+    from dispatch.people.imports import import_requesters
 
     _run_import(import_requesters, path, skip_invalid)
 
@@ -176,7 +176,7 @@ def requesters_import(path: str, skip_invalid: bool) -> None:
 @with_appcontext
 def requesters_token(name: str) -> None:
     """Print a new API token for requester NAME (shown once; only its hash is kept)."""
-    from dispatch.tokens import issue_token
+    from dispatch.people.tokens import issue_token
     from models import Requester
 
     with _services().sessionmaker.begin() as session:
@@ -260,7 +260,7 @@ def coordinators_create(
 @with_appcontext
 def demo_command() -> None:
     """Seed the demo region into an empty database (40 nurses, 3 requesters, demo@sio.local / demo)."""
-    from dispatch.demo import DemoError, has_data, seed_demo
+    from dispatch.app.demo import DemoError, has_data, seed_demo
 
     svc = _services()
     with svc.sessionmaker.begin() as session:
@@ -293,7 +293,7 @@ def worker_command(burst: bool) -> None:
 @with_appcontext
 def run_command(host: str, port: int, web_workers: int) -> None:
     """Web server + worker (+ the embedded Redis when REDIS_URL is unset). Ctrl-C stops all of it."""
-    from dispatch.runner import run_service
+    from dispatch.app.runner import run_service
 
     sys.exit(run_service(_services().settings, host=host, port=port, workers=web_workers))
 
@@ -316,9 +316,9 @@ def purge_command(older_than: str, dry_run: bool) -> None:
     """
     from dataclasses import replace
 
-    from dispatch.app import services
+    from dispatch.app.context import services
     from dispatch.clock import utcnow
-    from dispatch.purge import delete_recordings, parse_duration, purge, recordings_due, requests_to_purge
+    from dispatch.requests.retention import delete_recordings, parse_duration, purge, recordings_due, requests_to_purge
 
     try:
         delay = parse_duration(older_than)

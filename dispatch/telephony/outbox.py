@@ -202,7 +202,7 @@ def deliver_messages(
             sent = telephony.send_sms(message.to_phone, message.body, urls.sms_status(message.id))
         except MaybeSent as err:
             # Twilio may have it: it stays claimed, and its status callback settles it
-            # (``dispatch.deliveries.record_status``); with none, the sweeper sends it again
+            # (``dispatch.messaging.deliveries.record_status``); with none, the sweeper sends it again
             # once the claim is stale (``CLAIM_TIMEOUT``). Never twice at once.
             log.warning("outbox: text %s may have been sent: %s", message.id, err)
             delivery.transient = err
@@ -327,7 +327,7 @@ def note_sent(
 
 def _refused(session: Session, message_id: int, err: TelephonyError, now: datetime) -> list[Effect]:
     """The provider refused the text for good: record it; an offer fails and the wave moves on."""
-    from dispatch.waves import offer_failed
+    from dispatch.matching.waves import offer_failed
 
     log.warning("outbox: text %s refused: %s", message_id, err)
     with session.begin():
@@ -385,7 +385,7 @@ def place_call(
         _release(session, Call, [call_id])
         raise
     except TelephonyError as err:
-        from dispatch.calls import call_finished
+        from dispatch.messaging.calls import call_finished
 
         with session.begin():
             call = session.get(Call, call_id)

@@ -1,7 +1,7 @@
 """The phone's vocabulary: the verbs a call answers with, each step's question, what keypad answers mean.
 
-Pure values and functions (no database, no Flask, no twilio). ``dispatch.ivr`` and
-``dispatch.calls`` return a :class:`Plan`; ``webhooks.voice`` renders its verbs with the
+Pure values and functions (no database, no Flask, no twilio). ``dispatch.intake.ivr`` and
+``dispatch.messaging.calls`` return a :class:`Plan`; ``webhooks.voice`` renders its verbs with the
 SDK's ``VoiceResponse``. Every action is a path under ``PUBLIC_BASE_URL``.
 """
 

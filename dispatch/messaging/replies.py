@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.grammar import NurseCommand
 from dispatch.lifecycle import ACCEPTING, AWAITING, TAKEN_BY_A_NURSE, OfferStatus, RequestStatus, transition
-from dispatch.links import details_link
-from dispatch.outbox import queue_call, queue_sms, queue_sms_many
+from dispatch.matching.waves import check_wave_end, commune_name, lock_request, new_round
+from dispatch.messaging.grammar import NurseCommand
+from dispatch.messaging.links import details_link
 from dispatch.phones import normalize_phone
+from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import nurse_actor, record
-from dispatch.waves import check_wave_end, commune_name, lock_request, new_round
 from models import CareRequest, Nurse, Offer
 
 LATE_WINDOW = timedelta(days=2)
@@ -35,7 +35,7 @@ class Outcome:
 
     reply: str | None
     effects: list[Effect] = field(default_factory=list)
-    #: The registered nurse who sent the text, if a nurse did (set by ``dispatch.inbound``).
+    #: The registered nurse who sent the text, if a nurse did (set by ``dispatch.intake.texts_in``).
     nurse: Nurse | None = None
 
 
@@ -158,7 +158,7 @@ def close_other_offers(
 
     Two guarded UPDATEs, the unsent offers first: an offer whose text the outbox marks sent
     at this very moment is then either withdrawn here (and the outbox, finding it withdrawn,
-    tells her: ``dispatch.outbox._record_sent``) or closed by the second one, which tells her.
+    tells her: ``dispatch.telephony.outbox._record_sent``) or closed by the second one, which tells her.
     """
     others = [Offer.request_id == request.id]
     if keep is not None:

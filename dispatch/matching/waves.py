@@ -27,8 +27,8 @@ from dispatch import geo, lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
 from dispatch.lifecycle import AWAITING, FINISHED, CareWindow, OfferStatus, RequestStatus, transition
-from dispatch.matching import nurse_is_reachable, rank_candidates
-from dispatch.outbox import queue_call, queue_sms, queue_sms_many
+from dispatch.matching.candidates import nurse_is_reachable, rank_candidates
+from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
 from models import CareRequest, Coordinator, Event, Nurse, Offer, is_postgres
 
@@ -60,7 +60,7 @@ def plan_next_wave(session: Session, settings: Settings, request: CareRequest, n
         return WavePlan([usual.id], lifecycle.usual_nurse_wait_s(settings, request, now), usual=True)
     plan = None
     if settings.dispatch_policy == "adaptive":
-        from dispatch.policy import adaptive_wave
+        from dispatch.matching.policy import adaptive_wave
 
         adaptive = adaptive_wave(session, settings, request, now, window)
         if adaptive is not None:
@@ -293,7 +293,7 @@ def new_round(
     """Reopen the search from now, a new round (``move``: ``withdrawn`` or ``relaunched``).
 
     Offers of earlier rounds still awaiting an answer are superseded (a yes to one still wins:
-    ``dispatch.replies``); the first wave goes at once. None when the request had moved on.
+    ``dispatch.messaging.replies``); the first wave goes at once. None when the request had moved on.
     """
     fresh = {
         "round": request.round + 1,

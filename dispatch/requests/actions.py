@@ -1,5 +1,5 @@
 """What a coordinator does by hand from the status page, besides assigning, redispatching and
-cancelling (``dispatch.requests``): telling the requester, calling back, pausing a nurse.
+cancelling (``dispatch.requests.create``): telling the requester, calling back, pausing a nurse.
 
 Every action is a guarded update where the state matters, and an event with the
 coordinator's name as actor, so the timeline says who did what.
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dispatch.calls import confirm_request
+from dispatch.messaging.calls import confirm_request
 from dispatch.phones import mask
 from dispatch.timeline import record
 from models import Call, CareRequest, Event, Nurse

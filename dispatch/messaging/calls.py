@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
+from dispatch.intake.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
 from dispatch.lifecycle import TAKEN_BY_A_NURSE, RequestStatus, transition
-from dispatch.outbox import queue_call, queue_sms
+from dispatch.matching.waves import commune_name
 from dispatch.phones import PhoneError, mask, normalize_phone
+from dispatch.telephony.outbox import queue_call, queue_sms
 from dispatch.texts import Attention, Speech
 from dispatch.timeline import record
-from dispatch.waves import commune_name
 from models import Call, CareRequest
 
 MAX_ATTEMPTS = 3

@@ -1,6 +1,6 @@
 """Handling the webhook events a job takes over: texts in, and delivery statuses of texts out.
 
-The webhook wrote the event (``dispatch.receipts.receive``) and answered Twilio at once. Here a
+The webhook wrote the event (``dispatch.intake.receipts.receive``) and answered Twilio at once. Here a
 job claims it (``handled_at``, guarded), applies it and commits both together: a worker killed
 halfway leaves the event unhandled for the sweeper, a duplicate job finds it handled. An
 answer to a text goes through the outbox like any other text, first in the returned effects so
@@ -22,11 +22,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
-from dispatch.deliveries import record_inbound, record_status
 from dispatch.effects import Effect
-from dispatch.inbound import handle_sms
-from dispatch.outbox import queue_sms
+from dispatch.intake.texts_in import handle_sms
+from dispatch.messaging.deliveries import record_inbound, record_status
 from dispatch.phones import try_normalize
+from dispatch.telephony.outbox import queue_sms
 from models import WebhookReceipt
 
 SMS_PREFIX = "sms:"

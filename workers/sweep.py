@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.effects import Effect, HandleEvent, PlaceCall, RunWave, SendMessage
 from dispatch.lifecycle import RequestStatus
-from dispatch.outbox import CLAIM_TIMEOUT
+from dispatch.telephony.outbox import CLAIM_TIMEOUT
 from models import Call, CareRequest, Message, WebhookReceipt
 
 WAVE_GRACE = timedelta(seconds=5)

@@ -83,7 +83,7 @@ def rank_candidates(
     """Up to ``limit`` nurses to offer next, nearest step first, fairest first within a step.
 
     Eligible: not paused, opted out, absent on the window's day, nor kept out of the request's
-    current round (``dispatch.waves``: offered in it, or declined it once); working at some
+    current round (``dispatch.matching.waves``: offered in it, or declined it once); working at some
     moment of ``window`` (``dispatch.lifecycle.care_window``); with the care's skill.
 
     Step 0 is the nurses who declared one of the request's communes; each further

@@ -1,6 +1,6 @@
 """The phone menu's database side: its sessions, and the request made of what a caller said.
 
-``dispatch.ivr`` moves the caller from question to question; this module loads and closes the
+``dispatch.intake.ivr`` moves the caller from question to question; this module loads and closes the
 ``IvrSession`` of a call, finds who may be rung or whose request may be cancelled, and turns
 the answers into a request: ``open`` when the menu was completed, ``review`` (with every
 answer in its notes) when the caller hung up, left a voicemail or was handed to a coordinator.
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import send_time
-from dispatch.outbox import queue_sms
 from dispatch.phones import normalize_phone
-from dispatch.requests import NewRequest, create_request
+from dispatch.requests.create import NewRequest, create_request
+from dispatch.telephony.outbox import queue_sms
 from dispatch.texts import REVIEW_HANGUP, SPOKEN_CARE, Attention, coordinator_review_alert
 from models import Call, CareRequest, Coordinator, IvrSession, Requester, RequesterPhone, is_postgres
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from dispatch.api_input import parse_new_request
-from dispatch.app import db, services
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.requests import cancel_request, create_request, find_request, timeline
-from dispatch.tokens import requester_for_token
+from dispatch.intake.api_input import parse_new_request
+from dispatch.people.tokens import requester_for_token
+from dispatch.requests.create import cancel_request, create_request, find_request, timeline
 from workers.queue import enqueue
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

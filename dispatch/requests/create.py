@@ -13,12 +13,12 @@ from dispatch import geo, lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import ACCEPTING, AWAITING, OfferStatus, RequestStatus, transition
-from dispatch.outbox import queue_sms
+from dispatch.matching.waves import lock_request, new_round, start_dispatch
+from dispatch.messaging.replies import Outcome, accept, close_other_offers
 from dispatch.phones import mask
-from dispatch.replies import Outcome, accept, close_other_offers
+from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
 from dispatch.vocab import CARE_TYPES, REFERENCE_LENGTH
-from dispatch.waves import lock_request, new_round, start_dispatch
 from models import CareRequest, Nurse, Offer, Requester
 
 

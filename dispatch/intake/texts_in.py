@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo, texts
 from dispatch.config import Settings
-from dispatch.grammar import parse_nurse_reply
-from dispatch.replies import Outcome, handle_nurse_reply
-from dispatch.requests import NewRequest, cancel_request, create_request
-from dispatch.sms_intake import parse_requester_sms, resolve_start
+from dispatch.intake.sms import parse_requester_sms, resolve_start
+from dispatch.matching.waves import commune_name
+from dispatch.messaging.grammar import parse_nurse_reply
+from dispatch.messaging.replies import Outcome, handle_nurse_reply
+from dispatch.requests.create import NewRequest, cancel_request, create_request
 from dispatch.starts import start_error
-from dispatch.waves import commune_name
 from models import CareRequest, Nurse, Requester, RequesterPhone
 
 

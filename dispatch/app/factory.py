@@ -1,54 +1,20 @@
-"""The Flask application factory (``create_app``) and the process-wide services it holds."""
+"""The Flask application factory: ``create_app`` builds the app from the settings, with every
+blueprint (webhooks, API, status pages, simulator), the commands and the security layers."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, g, jsonify, request
-from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Flask, Response, g, jsonify, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch.config import Settings, load_settings
-from dispatch.telephony import Telephony, make_telephony
-from models import make_engine, make_sessionmaker
+from dispatch.app.context import DATABASE_DOWN, services
+from dispatch.config import load_settings
+from dispatch.services import build_services
 
 log = logging.getLogger(__name__)
-#: What SQLAlchemy raises when the database cannot be reached (a restart, a failover).
-DATABASE_DOWN = (OperationalError, InterfaceError)
-
-
-@dataclass
-class Services:
-    """What every part of the process shares: settings, database, telephony."""
-
-    settings: Settings
-    engine: Engine
-    sessionmaker: sessionmaker[Session]
-    telephony: Telephony
-
-
-_SERVICES: dict[tuple, Services] = {}
-
-
-def build_services(settings: Settings) -> Services:
-    """One engine and one telephony adapter per settings, reused by the app and by jobs."""
-    key = (settings.database_url, settings.telephony, settings.twilio_api_base_url, os.getpid())
-    if key not in _SERVICES or _SERVICES[key].settings != settings:
-        engine = make_engine(settings.database_url)
-        _SERVICES[key] = Services(settings, engine, make_sessionmaker(engine), make_telephony(settings))
-    return _SERVICES[key]
-
-
-def reset_services() -> None:
-    """Forget every engine (tests, and a forked worker that must not share connections)."""
-    for svc in _SERVICES.values():
-        svc.engine.dispose()
-    _SERVICES.clear()
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
@@ -89,7 +55,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     register_webhooks(app)
     _register_optional_blueprints(app)
 
-    from dispatch.cli import register_commands
+    from dispatch.app.commands import register_commands
 
     register_commands(app)
     from status.security import init_security
@@ -126,19 +92,8 @@ def _database_down(err: Exception):
 
 def _register_optional_blueprints(app: Flask) -> None:
     """Blueprints of the API, the status page and the simulator."""
-    from dispatch.api import bp as api_bp
+    from dispatch.app.api import bp as api_bp
     from status import register_status
 
     app.register_blueprint(api_bp)
     register_status(app)
-
-
-def services() -> Services:
-    return current_app.extensions["sio"]
-
-
-def db() -> Session:
-    """The session of the current web request, closed at teardown."""
-    if "db" not in g:
-        g.db = services().sessionmaker()
-    return g.db

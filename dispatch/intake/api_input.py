@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from dispatch import geo
 from dispatch.config import Settings
 from dispatch.phones import PhoneError, normalize_phone
-from dispatch.requests import NewRequest
+from dispatch.requests.create import NewRequest
 from dispatch.sanitize import clean_text
 from dispatch.starts import start_error
 from dispatch.vocab import CARE_TYPES

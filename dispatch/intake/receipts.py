@@ -2,7 +2,7 @@
 
 Every event is a receipt row, inserted first. Events the webhook applies itself (voice steps)
 are written handled. Texts in and delivery statuses are written with their fields and handled
-by a job after the webhook has answered (``dispatch.inbox``): the webhook stays a single
+by a job after the webhook has answered (``dispatch.intake.inbox``): the webhook stays a single
 insert, and an event Redis lost is found again by the sweeper.
 """
 

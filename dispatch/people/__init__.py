@@ -1,0 +1,1 @@
+"""Nurses, establishments and coordinators: imports, API tokens, logins and duty."""
