@@ -161,7 +161,7 @@ def compare_figures(session, old: dict, ids: list[int], now: datetime, request_i
         if any(sorted(rows[n]) != sorted(b.records[n]) for n in rows):
             return "DIFFERENT"
         verdict = "same but ties"
-        records = {n: [old["estimates"].Record(*r) for r in rs] for n, rs in b.records.items()}
+        records = {n: [old["estimates"].OfferRecord(*r) for r in rs] for n, rs in b.records.items()}
     fa, fb = old["estimates"].fit(records), estimates.fit(b.records)
     pooled = [repr((m.sigma, m.load_factor, m.pool_mu, m.pool_reply, m.pool_yes, m.answers)) for m in (fa, fb)]
     if pooled[0] != pooled[1]:

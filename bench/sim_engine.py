@@ -28,10 +28,12 @@ from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
 from dispatch.lifecycle import ACCEPTING as ACCEPTING_STATUSES
 from dispatch.lifecycle import AWAITING
 from dispatch.matching.waves import Conflict, run_wave
+from dispatch.messaging.refusals import Refusals
 from dispatch.messaging.replies import accept, decline
 from dispatch.requests.create import NewRequest, create_request
-from dispatch.telephony.outbox import Urls, deliver_messages
+from dispatch.telephony.outbox import deliver_messages
 from dispatch.telephony.simulator import SimulatorTelephony
+from dispatch.telephony.urls import Urls
 from models import Message, Nurse, Offer, make_engine, make_sessionmaker
 
 
@@ -148,7 +150,13 @@ class Simulation:
     def _deliver(self, session: Session, message_ids: list[int], now: datetime) -> None:
         if self.delivery == "outbox":
             more = deliver_messages(
-                session, self.telephony, self.urls, message_ids, now, sio_name=self.settings.sio_name
+                session,
+                self.telephony,
+                self.urls,
+                message_ids,
+                now,
+                sio_name=self.settings.sio_name,
+                refusals=Refusals(self.settings),
             ).effects
             sent = self._sent_offers(session, message_ids)
             self._apply(session, more, now)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.config import Settings
-from dispatch.telephony import Telephony, make_telephony
+from dispatch.telephony import Telephony
 from models import make_engine, make_sessionmaker
 
 
@@ -37,6 +37,20 @@ def build_services(settings: Settings) -> Services:
         engine = make_engine(settings.database_url)
         _SERVICES[key] = Services(settings, engine, make_sessionmaker(engine), make_telephony(settings))
     return _SERVICES[key]
+
+
+def make_telephony(settings: Settings) -> Telephony:
+    """The adapter named by ``settings.telephony`` ("twilio" or "simulator"); each is imported
+    only when chosen, so the simulator never loads the Twilio SDK's REST client."""
+    if settings.telephony == "twilio":
+        from dispatch.telephony.twilio_adapter import TwilioTelephony
+
+        return TwilioTelephony(settings)
+    if settings.telephony == "simulator":
+        from dispatch.telephony.simulator import SimulatorTelephony
+
+        return SimulatorTelephony(settings)
+    raise ValueError(f"unknown telephony adapter {settings.telephony!r}: expected 'twilio' or 'simulator'")
 
 
 def reset_services() -> None:

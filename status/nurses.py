@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch.app.context import db
 from dispatch.clock import utcnow
-from dispatch.requests.actions import MAX_PAUSE_DAYS, pause_nurse, resume_nurse
+from dispatch.people.nurses import MAX_PAUSE_DAYS
+from dispatch.people.nurses import pause as pause_nurse
+from dispatch.people.nurses import resume as resume_nurse
 from models import CareRequest, Nurse, Offer, Postcode
 from status.queries import commune_names
 from status.web import actor_name, require_login

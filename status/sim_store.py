@@ -14,7 +14,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
-from dispatch.telephony.simulator import RECORDING_PATH, read_recording
+from dispatch.telephony.simulator import read_recording
+from dispatch.telephony.urls import SIMULATOR_RECORDINGS
 from models import Call, Coordinator, Message, Nurse, Requester, RequesterPhone
 
 FEED_LENGTH = 40
@@ -24,7 +25,7 @@ ACTIVE_WINDOW = timedelta(hours=24)
 
 def recording_transcript(settings: Settings, url: str | None) -> str | None:
     """The typed text behind a simulator recording URL (None for a real Twilio recording)."""
-    prefix = settings.public_base_url + RECORDING_PATH
+    prefix = settings.public_base_url + SIMULATOR_RECORDINGS
     if not url or not url.startswith(prefix):
         return None
     return read_recording(settings, url[len(prefix) :].split(".")[0].split("?")[0])

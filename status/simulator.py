@@ -18,8 +18,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.phones import try_normalize
-from dispatch.telephony.outbox import Urls
 from dispatch.telephony.simulator import read_recording, save_recording, tone_wav
+from dispatch.telephony.urls import Urls
 from models import Call
 from status import sim_store
 from status.sim_http import ServiceError, account_sid, new_sid, send_sms, twilio_request

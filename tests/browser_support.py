@@ -120,7 +120,7 @@ class WorkerProcess:
     def __enter__(self) -> WorkerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from dispatch.app.commands import main; main()", "worker"],
+            [sys.executable, "-c", "from dispatch.app.cli import main; main()", "worker"],
             env=self.env,
             cwd=ROOT,
             stdout=self._log,

@@ -20,9 +20,11 @@ from sqlalchemy import select
 from dispatch.effects import PlaceCall, RunWave, SendMessage
 from dispatch.intake.texts_in import handle_sms
 from dispatch.matching.waves import Conflict, run_wave
+from dispatch.messaging.refusals import Refusals
 from dispatch.requests.create import NewRequest, create_request
-from dispatch.telephony.outbox import Urls, deliver_messages, place_call, queue_sms
+from dispatch.telephony.outbox import deliver_messages, place_call, queue_sms
 from dispatch.telephony.simulator import SimulatorTelephony
+from dispatch.telephony.urls import Urls
 from models import Call, CareRequest, Message, Offer, make_engine, make_sessionmaker
 
 
@@ -139,7 +141,13 @@ class Clockwork:
     def _send(self, message_id: int) -> None:
         with self.sessions() as session:
             delivery = deliver_messages(
-                session, self.telephony, self.urls, [message_id], self.now, sio_name=self.settings.sio_name
+                session,
+                self.telephony,
+                self.urls,
+                [message_id],
+                self.now,
+                sio_name=self.settings.sio_name,
+                refusals=Refusals(self.settings),
             )
             self._apply(delivery.effects)
             message = session.get(Message, message_id)
@@ -150,7 +158,9 @@ class Clockwork:
 
     def _call(self, call_id: int) -> None:
         with self.sessions() as session:
-            effects = place_call(session, self.telephony, self.urls, call_id, self.now, settings=self.settings)
+            effects = place_call(
+                session, self.telephony, self.urls, call_id, self.now, refusals=Refusals(self.settings)
+            )
             self._apply(effects)
             call = session.get(Call, call_id)
             if call.sid and call.status == "initiated":

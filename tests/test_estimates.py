@@ -10,18 +10,18 @@ from statistics import NormalDist
 import pytest
 
 from dispatch.matching import estimates
-from dispatch.matching.estimates import Estimate, Priors, Record
+from dispatch.matching.estimates import Estimate, OfferRecord, Priors
 
 PHI = NormalDist().cdf
 FLAT = estimates._Base(dict.fromkeys(range(24), math.log(600.0)), dict.fromkeys(range(24), 0.5))
 
 
-def answered(after_s: float, yes: bool = True, hour: int = 10, load: int = 0) -> Record:
-    return Record(hour=hour, exposure_s=after_s, answered=True, yes=yes, load=load)
+def answered(after_s: float, yes: bool = True, hour: int = 10, load: int = 0) -> OfferRecord:
+    return OfferRecord(hour=hour, exposure_s=after_s, answered=True, yes=yes, load=load)
 
 
-def silent(for_s: float, hour: int = 10) -> Record:
-    return Record(hour=hour, exposure_s=for_s, answered=False)
+def silent(for_s: float, hour: int = 10) -> OfferRecord:
+    return OfferRecord(hour=hour, exposure_s=for_s, answered=False)
 
 
 def test_bands_cover_the_day():
@@ -184,7 +184,7 @@ def _reference_fit(records, priors=Priors()):
     return sigma, factor, pool.mu, pool.reply, pool_rate, nurses
 
 
-def _random_records(seed: int, nurses: int = 12) -> dict[int, list[Record]]:
+def _random_records(seed: int, nurses: int = 12) -> dict[int, list[OfferRecord]]:
     """Offers at every hour, exposures from 0 to 10 days (the far tail too), from nurses who
     answer rarely to nurses who answer nearly always (answer rates clamped at MAX_P)."""
     rng = random.Random(seed)
@@ -192,7 +192,7 @@ def _random_records(seed: int, nurses: int = 12) -> dict[int, list[Record]]:
     for nurse_id in sorted(rng.sample(range(1, 1000), nurses)):
         answers = rng.choice([0.1, 0.3, 0.95])
         records[nurse_id] = [
-            Record(
+            OfferRecord(
                 hour=rng.choice([rng.randrange(24), 8, 9, 10]),
                 exposure_s=rng.choice([0.0, 0.4, rng.expovariate(1 / 600), rng.uniform(1, 864000)]),
                 answered=(answered := rng.random() < answers),
@@ -231,4 +231,4 @@ def test_records_are_read_by_position_so_plain_tuples_serve():
     for nurse_id in [*records, 0]:
         for hour in range(24):
             assert bare.estimate(nurse_id, hour) == named.estimate(nurse_id, hour)
-    assert estimates.Record(9, 60.0, True, True, 1) == (9, 60.0, True, True, 1)
+    assert estimates.OfferRecord(9, 60.0, True, True, 1) == (9, 60.0, True, True, 1)

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.intake import ivr
-from dispatch.intake.ivr_steps import CallInput, Gather, Say
+from dispatch.intake.ivr_steps import CallInput
+from dispatch.telephony.voice import Gather, Say
 from dispatch.texts import REVIEW_HANGUP, REVIEW_VOICEMAIL
 from models import CareRequest, Coordinator, Event, IvrSession, Message
 from tests.helpers import make_nurse, make_requester, post_signed, run_jobs

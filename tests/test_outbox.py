@@ -9,10 +9,12 @@ from sqlalchemy.orm import joinedload
 
 from dispatch.config import load_settings
 from dispatch.effects import SendMessage
+from dispatch.messaging.refusals import Refusals
 from dispatch.messaging.replies import accept
 from dispatch.requests.create import NewRequest, create_request
-from dispatch.telephony.outbox import Urls, deliver_messages
+from dispatch.telephony.outbox import deliver_messages
 from dispatch.telephony.simulator import SimulatorTelephony
+from dispatch.telephony.urls import Urls
 from models import Message, Offer, make_engine, make_sessionmaker
 from tests import scenario
 from tests.helpers import make_nurse
@@ -90,7 +92,9 @@ def test_an_offer_taken_while_its_text_is_on_its_way_is_followed_by_pourvue(data
 
     telephony = AcceptsDuringFirstSend(settings, third_nurse_says_yes)
     with sessionmaker() as s:
-        delivery = deliver_messages(s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO")
+        delivery = deliver_messages(
+            s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO", refusals=Refusals(settings)
+        )
 
     # Only the text already with the provider went out; the others were never sent stale.
     assert [x.to for x in telephony.outbox] == [in_flight.nurse.phone]
@@ -114,6 +118,8 @@ def test_texts_answered_before_they_leave_are_not_sent(database_url, tmp_path):
 
     telephony = AcceptsDuringFirstSend(settings, None)
     with sessionmaker() as s:
-        delivery = deliver_messages(s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO")
+        delivery = deliver_messages(
+            s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO", refusals=Refusals(settings)
+        )
         assert telephony.outbox == [] and delivery.effects == []
         assert [m.status for m in s.scalars(select(Message).order_by(Message.id))] == ["canceled"] * 3

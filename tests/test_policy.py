@@ -16,7 +16,7 @@ from dispatch.config import load_settings
 from dispatch.lifecycle import CareWindow
 from dispatch.matching import history, policy
 from dispatch.matching.candidates import Candidate
-from dispatch.matching.estimates import Record
+from dispatch.matching.estimates import OfferRecord
 from dispatch.matching.waves import advance
 from dispatch.requests.create import NewRequest, create_request
 from models import CareRequest, Commune, Event, Offer
@@ -123,14 +123,14 @@ def test_load_history_reads_each_offer_as_what_is_known(raw_session):
     read = history.load_history(s, [ann.id, bea.id], NOW, PARIS, request_id=current.id)
 
     assert read.records[ann.id] == [
-        Record(hour=9, exposure_s=120, answered=True, yes=True, load=0),
-        Record(hour=9, exposure_s=60, answered=True, yes=False, load=1),  # after her yes of 09:02
-        Record(hour=9, exposure_s=300, answered=False, yes=False, load=1),
+        OfferRecord(hour=9, exposure_s=120, answered=True, yes=True, load=0),
+        OfferRecord(hour=9, exposure_s=60, answered=True, yes=False, load=1),  # after her yes of 09:02
+        OfferRecord(hour=9, exposure_s=300, answered=False, yes=False, load=1),
     ]
     assert read.records[bea.id] == [
-        Record(hour=5, exposure_s=30, answered=True, yes=False, load=0),
-        Record(hour=9, exposure_s=150, answered=False, yes=False, load=0),
-        Record(hour=9, exposure_s=60, answered=True, yes=True, load=0),
+        OfferRecord(hour=5, exposure_s=30, answered=True, yes=False, load=0),
+        OfferRecord(hour=9, exposure_s=150, answered=False, yes=False, load=0),
+        OfferRecord(hour=9, exposure_s=60, answered=True, yes=True, load=0),
     ]
     assert read.recent_offers == {ann.id: 3, bea.id: 2}
     assert read.accepted_today == {ann.id: 1}
@@ -290,7 +290,7 @@ def _straightforward_history(session, nurse_ids, now, tz, request_id):
         local = row.sent_at.astimezone(tz)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         records.setdefault(row.nurse_id, []).append(
-            Record(
+            OfferRecord(
                 local.hour,
                 max((end - row.sent_at).total_seconds(), 0.0),
                 answered,

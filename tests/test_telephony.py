@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from dispatch.config import load_settings
+from dispatch.services import make_telephony
 from dispatch.telephony import (
     InvalidNumber,
     MaybeSent,
@@ -16,7 +17,6 @@ from dispatch.telephony import (
     Sent,
     TelephonyError,
     TransientError,
-    make_telephony,
     recording_sid,
 )
 from dispatch.telephony.simulator import SimulatorTelephony, save_recording

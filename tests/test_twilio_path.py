@@ -100,14 +100,16 @@ def test_messaging_service_is_used_when_configured(app, client, session, standin
     make_nurse(session, "Ok", "06 14 00 00 01", ["42207"])
     session.commit()
     from dispatch.clock import utcnow
-    from dispatch.telephony.outbox import Urls, deliver_message, queue_sms
+    from dispatch.messaging.refusals import Refusals
+    from dispatch.telephony.outbox import deliver_message, queue_sms
+    from dispatch.telephony.urls import Urls
 
     with svc.sessionmaker() as s, s.begin():
         effect = queue_sms(s, "+33614000001", "SIO: test", utcnow())
     with svc.sessionmaker() as s:
-        deliver_message(
-            s, svc.telephony, Urls(svc.settings.public_base_url), effect.message_id, utcnow(), sio_name="SIO"
-        )
+        urls = Urls(svc.settings.public_base_url)
+        refusals = Refusals(svc.settings)
+        deliver_message(s, svc.telephony, urls, effect.message_id, utcnow(), sio_name="SIO", refusals=refusals)
     sent = standin.messages()[-1]
     assert sent["MessagingServiceSid"] == ["MG" + "2" * 32] and "From" not in sent
 

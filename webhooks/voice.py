@@ -17,10 +17,11 @@ from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.config import Settings
 from dispatch.intake import ivr
-from dispatch.intake.ivr_steps import CallInput, Dial, Gather, Hangup, Plan, Record, Redirect, Say
+from dispatch.intake.ivr_steps import CallInput
 from dispatch.intake.receipts import first_time
 from dispatch.messaging import calls
 from dispatch.phones import try_normalize
+from dispatch.telephony.voice import CallPlan, Dial, Gather, Hangup, Record, Redirect, Say
 from dispatch.texts import Speech
 from webhooks.forms import field, optional_field, query_id
 from webhooks.security import twilio_only
@@ -91,17 +92,17 @@ def _call_input() -> CallInput:
     )
 
 
-def _answer(settings: Settings, plan: Plan):
+def _answer(settings: Settings, plan: CallPlan):
     enqueue(settings, plan.effects)
     return twiml(render(settings, plan))
 
 
 def unavailable(settings: Settings):
     """What a caller hears while the database is unreachable (``dispatch.app``)."""
-    return twiml(render(settings, Plan([Say(Speech.unavailable(settings.sio_name)), Hangup()])))
+    return twiml(render(settings, CallPlan([Say(Speech.unavailable(settings.sio_name)), Hangup()])))
 
 
-def render(settings: Settings, plan: Plan) -> VoiceResponse:
+def render(settings: Settings, plan: CallPlan) -> VoiceResponse:
     """The plan's verbs as TwiML: French speech in the configured voice, absolute action URLs."""
     response = VoiceResponse()
     base = settings.public_base_url

@@ -23,10 +23,12 @@ from dispatch.intake.inbox import handle_event as handle_webhook_event
 from dispatch.intake.receipts import receive
 from dispatch.matching.waves import Conflict
 from dispatch.matching.waves import run_wave as run_wave_step
+from dispatch.messaging.refusals import Refusals
 from dispatch.services import Services, build_services
 from dispatch.telephony import TransientError
-from dispatch.telephony.outbox import Urls, deliver_messages
+from dispatch.telephony.outbox import deliver_messages
 from dispatch.telephony.outbox import place_call as place_outbound_call
+from dispatch.telephony.urls import Urls
 from workers.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,12 @@ def place_call(call_id: int) -> None:
     svc = job_services()
     with job_session(svc) as session:
         effects = place_outbound_call(
-            session, svc.telephony, Urls(svc.settings.public_base_url), call_id, utcnow(), settings=svc.settings
+            session,
+            svc.telephony,
+            Urls(svc.settings.public_base_url),
+            call_id,
+            utcnow(),
+            refusals=Refusals(svc.settings),
         )
     carry_out(svc, effects)
 
@@ -111,7 +118,15 @@ def carry_out(svc: Services, effects: list[Effect]) -> None:
 def _send(svc: Services, message_ids: list[int]) -> None:
     urls = Urls(svc.settings.public_base_url)
     with job_session(svc) as session:
-        delivery = deliver_messages(session, svc.telephony, urls, message_ids, utcnow(), sio_name=svc.settings.sio_name)
+        delivery = deliver_messages(
+            session,
+            svc.telephony,
+            urls,
+            message_ids,
+            utcnow(),
+            sio_name=svc.settings.sio_name,
+            refusals=Refusals(svc.settings),
+        )
     carry_out(svc, delivery.effects)
     if delivery.transient is not None:
         raise delivery.transient

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from redis import Redis
@@ -43,6 +43,9 @@ KEPT_EVENT_RETRY = Retry(max=40, interval=[5, 15, 30, 60, 120, 300])
 # A wave's texts go in one job; the sweeper's backlog is split so that workers share it and
 # a job stays short even when each request to Twilio takes a few hundred milliseconds.
 TEXTS_PER_JOB = 20
+# Jobs are enqueued by their path (``workers.jobs`` imports this module, not the reverse); the
+# paths are kept across releases so that jobs queued before a deploy still run after it.
+JOBS = "workers.jobs."
 
 
 def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
@@ -55,27 +58,25 @@ def enqueue(settings: Settings, effects: Iterable[Effect]) -> bool:
     Redis could not take the jobs: the work is in the database and the sweeper will enqueue
     it again, so a webhook answers normally.
     """
-    from workers import jobs
-
     effects = list(effects)
     if not effects:
         return True
     queue = get_queue(settings)
-    jobs_: list[tuple[datetime | None, Callable, tuple, Retry]] = []  # (due, job, arguments, retry)
+    jobs_: list[tuple[datetime | None, str, tuple, Retry]] = []  # (due, job, arguments, retry)
     texts: dict[datetime | None, list[int]] = {}  # texts due at the same time go together
     for effect in effects:
         if isinstance(effect, SendMessage):
             texts.setdefault(effect.at, []).append(effect.message_id)
         elif isinstance(effect, PlaceCall):
-            jobs_.append((effect.at, jobs.place_call, (effect.call_id,), JOB_RETRY))
+            jobs_.append((effect.at, JOBS + "place_call", (effect.call_id,), JOB_RETRY))
         elif isinstance(effect, RunWave):
-            jobs_.append((effect.at, jobs.run_wave, (effect.request_id, effect.wave), JOB_RETRY))
+            jobs_.append((effect.at, JOBS + "run_wave", (effect.request_id, effect.wave), JOB_RETRY))
         elif isinstance(effect, HandleEvent) and effect.payload is not None:
-            jobs_.append((None, jobs.handle_event, (effect.key, effect.payload), KEPT_EVENT_RETRY))
+            jobs_.append((None, JOBS + "handle_event", (effect.key, effect.payload), KEPT_EVENT_RETRY))
         elif isinstance(effect, HandleEvent):
-            jobs_.append((None, jobs.handle_event, (effect.key,), JOB_RETRY))
+            jobs_.append((None, JOBS + "handle_event", (effect.key,), JOB_RETRY))
     texts_jobs = [
-        (at, jobs.send_messages, (ids[k : k + TEXTS_PER_JOB],), JOB_RETRY)
+        (at, JOBS + "send_messages", (ids[k : k + TEXTS_PER_JOB],), JOB_RETRY)
         for at, ids in texts.items()
         for k in range(0, len(ids), TEXTS_PER_JOB)
     ]

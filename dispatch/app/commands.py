@@ -1,4 +1,5 @@
-"""The ``sio`` command: ``flask --app wsgi`` with the project's commands (DESIGN §5).
+"""The project's commands of ``sio`` (DESIGN §5), registered on the app by the factory; the
+console script itself is ``dispatch.app.cli``.
 
 The commands only parse arguments and format results; the work is in
 ``dispatch.people.imports``, ``dispatch.app.demo``, ``dispatch.app.runner`` and ``workers.worker``.
@@ -13,55 +14,19 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from flask.cli import with_appcontext
 from sqlalchemy import select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
-
-from dispatch.config import ConfigError
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 
 
-def main() -> None:
-    """Console script ``sio``. A bad setting prints one line and exits 2, never a traceback."""
-    from redis.exceptions import RedisError
-
-    from dispatch.app.factory import create_app
-
-    try:
-        app = create_app()
-    except ConfigError as err:
-        _fail(f"configuration error: {err}", code=2)
-    except (ArgumentError, NoSuchModuleError) as err:  # an unusable DATABASE_URL
-        _fail(f"configuration error: DATABASE_URL: {_first_line(err)}", code=2)
-    except ModuleNotFoundError as err:
-        if (err.name or "").split(".")[0] in ("dispatch", "models", "webhooks", "workers", "status"):
-            raise
-        _fail(f"configuration error: DATABASE_URL: its driver needs the module {err.name!r}, not installed", code=2)
-    except OSError as err:  # the instance folder cannot be created or written
-        _fail(f"configuration error: SIO_INSTANCE_PATH: {err.strerror or err}: {err.filename}", code=2)
-    # No default commands: Flask's own ``run`` (the development server) would hide ours.
-    group = FlaskGroup(
-        create_app=lambda: app, add_default_commands=False, help="SIO dispatch: service infirmier d'orientation."
-    )
-    group.add_command(shell_command)
-    group.add_command(routes_command)
-    try:
-        group.main(prog_name="sio")
-    except (OperationalError, ProgrammingError) as err:
-        hint = " (run `sio db upgrade` first)" if "no such table" in str(err) or "does not exist" in str(err) else ""
-        _fail(f"database error: {_first_line(err.orig or err)}{hint}")
-    except RedisError as err:
-        _fail(f"Redis error: {_first_line(err)} (check REDIS_URL; unset, `sio run` starts its own Redis)")
-
-
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> None:
     click.echo(f"sio: {message}", err=True)
     sys.exit(code)
 
@@ -182,7 +147,7 @@ def requesters_token(name: str) -> None:
     with _services().sessionmaker.begin() as session:
         requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
         if requester is None:
-            _fail(f"no requester named {name!r} (see `sio requesters import`)")
+            fail(f"no requester named {name!r} (see `sio requesters import`)")
         token = issue_token(session, requester)
     click.echo(f"API token for {requester.name} (shown once, keep it safe):", err=True)
     click.echo(token)
@@ -214,26 +179,26 @@ def coordinators_create(
 
     email = email.strip().lower()
     if not EMAIL.match(email):
-        _fail(f"{email!r} is not an email address")
+        fail(f"{email!r} is not an email address")
     e164 = None
     if phone is not None:
         try:
             parsed = normalize_phone(phone)
         except PhoneError as err:
-            _fail(f"--phone {phone!r}: {err}")
+            fail(f"--phone {phone!r}: {err}")
         e164 = parsed.e164
         if not parsed.is_mobile:
             click.echo(f"warning: {parsed.national} is not a mobile: alerts by text will not reach it", err=True)
     if name is not None and not name.strip():
-        _fail("--name is empty")
+        fail("--name is empty")
     with _services().sessionmaker() as session:
         coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
         if coordinator is None and (not name or not phone):
-            _fail("a new coordinator needs --name and --phone")
+            fail("a new coordinator needs --name and --phone")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_PASSWORD:
-        _fail(f"the password must have at least {MIN_PASSWORD} characters")
+        fail(f"the password must have at least {MIN_PASSWORD} characters")
     with _services().sessionmaker.begin() as session:
         coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
         created = coordinator is None
@@ -268,11 +233,11 @@ def demo_command() -> None:
             click.echo("demo data not loaded: the database already has nurses, requesters or coordinators")
             return
         if svc.settings.telephony != "simulator":
-            _fail("the demo's phone numbers are made up: seed it with TELEPHONY=simulator only")
+            fail("the demo's phone numbers are made up: seed it with TELEPHONY=simulator only")
         try:
             summary = seed_demo(session)
         except DemoError as err:
-            _fail(str(err))
+            fail(str(err))
     click.echo(str(summary))
 
 

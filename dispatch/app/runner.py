@@ -210,7 +210,7 @@ def run_service(
             return 0
         supervisor.env = env
         supervisor.children = [
-            Child("worker", [sys.executable, "-c", "from dispatch.app.commands import main; main()", "worker"]),
+            Child("worker", [sys.executable, "-c", "from dispatch.app.cli import main; main()", "worker"]),
             Child("web server", gunicorn_argv(host, port, workers)),
         ]
         supervisor.start()

@@ -2,7 +2,7 @@
 
 One ``IvrSession`` per CallSid holds the step the caller is at, every answer given so far
 (``data``), and how many invalid or missing answers came in a row. Each webhook is one call
-here, inside one transaction, and returns a :class:`~dispatch.intake.ivr_steps.Plan`. Nothing said
+here, inside one transaction, and returns a :class:`~dispatch.telephony.voice.CallPlan`. Nothing said
 is lost: a caller who hangs up, or who ends on the coordinators' voicemail, leaves a
 ``review`` request with whatever was answered. ``finished`` is set by a guarded UPDATE, so
 the last answer and the hang-up callback racing each other make one request, never two.
@@ -21,10 +21,6 @@ from dispatch.effects import Effect
 from dispatch.intake.ivr_steps import (
     NEXT_PAGE,
     CallInput,
-    Hangup,
-    Plan,
-    Say,
-    Verb,
     menu_choice,
     menu_page,
     parse_date,
@@ -36,6 +32,7 @@ from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, own_
 from dispatch.phones import normalize_phone
 from dispatch.requests.create import cancel_request
 from dispatch.starts import start_error
+from dispatch.telephony.voice import CallPlan, Hangup, Say, Verb
 from dispatch.texts import REVIEW_HANGUP, REVIEW_TRANSFERRED, REVIEW_VOICEMAIL, REVIEW_VOICEMAIL_EMPTY, Speech
 from dispatch.vocab import IVR_CARE_DIGITS
 from models import Call, IvrSession
@@ -44,13 +41,13 @@ MAX_ERRORS = 2  # two invalid or missing answers in a row: a human takes over
 FINAL_CALL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
-def start_call(session: Session, settings: Settings, call: CallInput, now: datetime) -> Plan:
+def start_call(session: Session, settings: Settings, call: CallInput, now: datetime) -> CallPlan:
     """A new call on the single number: greet (by name when the number is a requester's), offer the menu."""
     if not call.call_sid:
         return _goodbye()
     ivr = load_session(session, call.call_sid)
     if ivr is not None:  # the entry URL fetched again for the same call: carry on where it was
-        return _goodbye() if ivr.finished else Plan(_question(session, settings, ivr))
+        return _goodbye() if ivr.finished else CallPlan(_question(session, settings, ivr))
     requester = requester_of(session, call.caller)
     ivr = IvrSession(
         call_sid=call.call_sid,
@@ -76,10 +73,10 @@ def start_call(session: Session, settings: Settings, call: CallInput, now: datet
     session.flush()
     open_now = settings.service_hours.contains(now.astimezone(settings.timezone))
     greeting = Speech.greeting(settings.sio_name, requester.name if requester else None, open_now)
-    return Plan([Say(greeting), *_question(session, settings, ivr)])
+    return CallPlan([Say(greeting), *_question(session, settings, ivr)])
 
 
-def answer(session: Session, settings: Settings, step: str, call: CallInput, now: datetime) -> Plan:
+def answer(session: Session, settings: Settings, step: str, call: CallInput, now: datetime) -> CallPlan:
     """The caller's answer to ``step`` (Digits, RecordingUrl or DialCallStatus) moves the call on."""
     ivr = load_session(session, call.call_sid) if call.call_sid else None
     if ivr is None:
@@ -89,7 +86,7 @@ def answer(session: Session, settings: Settings, step: str, call: CallInput, now
     ivr.updated_at = now
     if step != ivr.step or step not in _STEPS:
         # A stale or repeated action (not an answer to the question being asked): ask it again.
-        return Plan(_question(session, settings, ivr))
+        return CallPlan(_question(session, settings, ivr))
     return _STEPS[step](session, settings, ivr, call, now)
 
 
@@ -109,7 +106,7 @@ def call_ended(session: Session, settings: Settings, call_sid: str, status: str,
 # -- the steps, in the caller's order -------------------------------------------------------------
 
 
-def _menu(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _menu(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     if call.digits == "1":
         return _goto(session, settings, ivr, "postcode", choice="new")
     if call.digits == "2":
@@ -123,7 +120,7 @@ def _menu(session: Session, settings: Settings, ivr: IvrSession, call: CallInput
     return _invalid(session, settings, ivr)
 
 
-def _postcode(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _postcode(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     digits = call.digits or ""
     if len(digits) != 5 or not digits.isdigit():
         return _invalid(session, settings, ivr)
@@ -135,7 +132,7 @@ def _postcode(session: Session, settings: Settings, ivr: IvrSession, call: CallI
     return _goto(session, settings, ivr, "commune", postcode=digits, insee=None, commune=None, commune_page=0)
 
 
-def _commune(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _commune(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     page = ivr.data.get("commune_page", 0)
     choices, more = menu_page(geo.communes_for_postcode(session, ivr.data["postcode"]), page)
     if more and call.digits == NEXT_PAGE:
@@ -146,12 +143,12 @@ def _commune(session: Session, settings: Settings, ivr: IvrSession, call: CallIn
     return _goto(session, settings, ivr, "care", insee=choices[index].insee, commune=choices[index].name)
 
 
-def _care(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _care(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     care = IVR_CARE_DIGITS.get(call.digits or "")
     return _goto(session, settings, ivr, "day", care_type=care) if care else _invalid(session, settings, ivr)
 
 
-def _day(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _day(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     today = now.astimezone(settings.timezone).date()
     if call.digits in ("1", "2"):
         day = today + timedelta(days=int(call.digits) - 1)
@@ -161,7 +158,7 @@ def _day(session: Session, settings: Settings, ivr: IvrSession, call: CallInput,
     return _invalid(session, settings, ivr)
 
 
-def _date(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _date(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     local_now = now.astimezone(settings.timezone)
     day = parse_date(call.digits or "", local_now.date())
     if day is None:
@@ -171,14 +168,14 @@ def _date(session: Session, settings: Settings, ivr: IvrSession, call: CallInput
     return _goto(session, settings, ivr, "time", day=day.isoformat())
 
 
-def _time(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _time(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     if not call.digits:  # "#" alone: any time of that day
         return _goto(session, settings, ivr, "nurse", time=None)
     at = parse_time(call.digits)
     return _goto(session, settings, ivr, "nurse", time=at.strftime("%H:%M")) if at else _invalid(session, settings, ivr)
 
 
-def _nurse(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _nurse(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     if not call.digits:  # "#" alone: no usual nurse
         return _goto(session, settings, ivr, "details", usual_nurse_phone=None)
     phone = parse_phone(call.digits)
@@ -187,26 +184,26 @@ def _nurse(session: Session, settings: Settings, ivr: IvrSession, call: CallInpu
     )
 
 
-def _details(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _details(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     # Optional: a caller with nothing to add (no RecordingUrl) goes on all the same.
     return _goto(session, settings, ivr, "callback", recording_url=call.recording_url)
 
 
-def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     candidate = ivr.data.get("callback_candidate") or ivr.from_phone
     if call.digits == "1" and candidate:
         if not finish(session, ivr):
             return _goodbye()
         _set(ivr, callback_phone=candidate)
         request, effects = request_from_call(session, settings, ivr, now)
-        return Plan([Say(Speech.request_registered(request.reference)), Hangup()], effects)
+        return CallPlan([Say(Speech.request_registered(request.reference)), Hangup()], effects)
     typed = parse_phone(call.digits or "")
     if typed:  # read it back and ask for the 1 again: a typo would lose the call back
         return _goto(session, settings, ivr, "callback", callback_candidate=typed)
     return _invalid(session, settings, ivr)
 
 
-def _cancel(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _cancel(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     reference = call.digits or ""
     if len(reference) != 6 or not reference.isdigit():
         return _invalid(session, settings, ivr)
@@ -220,30 +217,30 @@ def _cancel(session: Session, settings: Settings, ivr: IvrSession, call: CallInp
     actor = requester.name if requester else "demandeur (téléphone)"
     effects = cancel_request(session, settings, request, now, actor=actor)
     if effects is None:
-        return Plan([Say(Speech.cancel_closed(reference)), Hangup()])
-    return Plan([Say(Speech.cancel_done(reference)), Hangup()], effects)
+        return CallPlan([Say(Speech.cancel_closed(reference)), Hangup()])
+    return CallPlan([Say(Speech.cancel_done(reference)), Hangup()], effects)
 
 
-def _dialed(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _dialed(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     if call.dial_status in ("completed", "answered"):
         if not finish(session, ivr):
             return _goodbye()
         effects: list[Effect] = []
         if ivr.data.get("postcode"):  # a request was under way: keep it for the coordinator who answered
             effects = request_from_call(session, settings, ivr, now, review_reason=REVIEW_TRANSFERRED)[1]
-        return Plan([Say(Speech.goodbye()), Hangup()], effects)
+        return CallPlan([Say(Speech.goodbye()), Hangup()], effects)
     _set(ivr, dial_status=call.dial_status)
     ivr.step = "voicemail"
-    return Plan(_question(session, settings, ivr))
+    return CallPlan(_question(session, settings, ivr))
 
 
-def _voicemail(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
+def _voicemail(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
     if not finish(session, ivr):
         return _goodbye()
     _set(ivr, voicemail_url=call.recording_url)
     reason = REVIEW_VOICEMAIL if call.recording_url else REVIEW_VOICEMAIL_EMPTY
     request, effects = request_from_call(session, settings, ivr, now, review_reason=reason)
-    return Plan([Say(Speech.voicemail_done(request.reference)), Hangup()], effects)
+    return CallPlan([Say(Speech.voicemail_done(request.reference)), Hangup()], effects)
 
 
 _STEPS = {
@@ -282,27 +279,27 @@ def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Ver
     )
 
 
-def _goto(session: Session, settings: Settings, ivr: IvrSession, step: str, *lead: Verb, **data) -> Plan:
+def _goto(session: Session, settings: Settings, ivr: IvrSession, step: str, *lead: Verb, **data) -> CallPlan:
     """A valid answer: keep it, reset the error count, ask the next question."""
     ivr.step, ivr.errors = step, 0
     _set(ivr, **data)
-    return Plan([*lead, *_question(session, settings, ivr)])
+    return CallPlan([*lead, *_question(session, settings, ivr)])
 
 
-def _invalid(session: Session, settings: Settings, ivr: IvrSession, *lead: Verb) -> Plan:
+def _invalid(session: Session, settings: Settings, ivr: IvrSession, *lead: Verb) -> CallPlan:
     """A wrong or missing answer: ask again once, then hand the caller to a coordinator."""
     ivr.errors += 1
     lead = lead or (Say(Speech.not_understood()),)
     if ivr.errors >= MAX_ERRORS:
         return _transfer(session, settings, ivr, *lead)
-    return Plan([*lead, *_question(session, settings, ivr)])
+    return CallPlan([*lead, *_question(session, settings, ivr)])
 
 
-def _transfer(session: Session, settings: Settings, ivr: IvrSession, *lead: Verb) -> Plan:
+def _transfer(session: Session, settings: Settings, ivr: IvrSession, *lead: Verb) -> CallPlan:
     """Ring every on-duty coordinator at once; nobody on duty: straight to the voicemail."""
     _set(ivr, transferred_from=ivr.step)
     ivr.step, ivr.errors = "dialed", 0
-    return Plan([*lead, *_question(session, settings, ivr)])
+    return CallPlan([*lead, *_question(session, settings, ivr)])
 
 
 def _set(ivr: IvrSession, **data) -> None:
@@ -310,5 +307,5 @@ def _set(ivr: IvrSession, **data) -> None:
     ivr.data = {**ivr.data, **data}
 
 
-def _goodbye() -> Plan:
-    return Plan([Say(Speech.goodbye()), Hangup()])
+def _goodbye() -> CallPlan:
+    return CallPlan([Say(Speech.goodbye()), Hangup()])

@@ -1,20 +1,20 @@
-"""The phone's vocabulary: the verbs a call answers with, each step's question, what keypad answers mean.
+"""The phone menu's vocabulary: each step's question, and what keypad answers mean.
 
-Pure values and functions (no database, no Flask, no twilio). ``dispatch.intake.ivr`` and
-``dispatch.messaging.calls`` return a :class:`Plan`; ``webhooks.voice`` renders its verbs with the
-SDK's ``VoiceResponse``. Every action is a path under ``PUBLIC_BASE_URL``.
+Pure values and functions (no database, no Flask, no twilio); the verbs are
+``dispatch.telephony.voice``'s and the paths ``dispatch.telephony.urls``'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, time
 from typing import TypeVar
 
-from dispatch.effects import Effect
 from dispatch.phones import try_normalize
 from dispatch.starts import nearest_date
+from dispatch.telephony import urls
+from dispatch.telephony.voice import Dial, Gather, Record, Redirect, Say, Verb
 from dispatch.texts import Speech
 from dispatch.vocab import IVR_CARE_DIGITS
 
@@ -36,73 +36,6 @@ class CallInput:
     dial_status: str | None = None
 
 
-@dataclass(frozen=True)
-class Say:
-    text: str
-
-
-@dataclass(frozen=True)
-class Gather:
-    """Keypad input posted as ``Digits`` to ``action``; the prompts play while the caller may type."""
-
-    action: str
-    prompts: tuple[str, ...]
-    num_digits: int | None = None
-    finish_on_key: str = "#"
-    timeout: int = 6
-    # Post to the action even with nothing typed: a lone "#" (a "none" answer) and silence both
-    # arrive as an empty Digits, so a missing answer is counted like a wrong one.
-    action_on_empty_result: bool = True
-
-
-@dataclass(frozen=True)
-class Record:
-    """A recording (``RecordingUrl`` posted to ``action``); "#" ends it."""
-
-    action: str
-    max_length: int = 120
-
-
-@dataclass(frozen=True)
-class Dial:
-    """Ring every number at once; the first to answer gets the caller. ``action`` learns how it went."""
-
-    action: str
-    numbers: tuple[str, ...]
-    timeout: int = 25
-
-
-@dataclass(frozen=True)
-class Redirect:
-    action: str
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-Verb = Say | Gather | Record | Dial | Redirect | Hangup
-
-
-@dataclass
-class Plan:
-    """What to answer the call with, and the jobs to enqueue once the transaction committed."""
-
-    verbs: list[Verb]
-    effects: list[Effect] = field(default_factory=list)
-
-
-def step_path(step: str) -> str:
-    """Where the answer to an IVR step is posted."""
-    return f"/webhooks/voice/ivr/{step}"
-
-
-def outbound_path(call_id: int) -> str:
-    """The TwiML of an outbound call (also the action of its "tapez 1 pour réécouter")."""
-    return f"/webhooks/voice/outbound/{call_id}"
-
-
 def question(
     step: str,
     *,
@@ -117,7 +50,7 @@ def question(
     number to read back (national form; None when the caller's number is withheld);
     ``coordinators``: the phones to ring (step ``dialed``).
     """
-    action = step_path(step)
+    action = urls.ivr_step(step)
     if step == "commune":
         names, more = menu_page(communes, page)
         return [Gather(action, (Speech.commune_menu(names, more),), num_digits=1)]

@@ -30,7 +30,7 @@ its own evidence is what keeps the picked nurses' estimates honest.
 **Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
 code's to the last bit: tests/test_estimates.py): logs taken once, the EM's base read once per
 offer, a band fitted when first read (a wave reads about one of five), records read by position
-so that plain tuples of :class:`Record`'s fields serve (``dispatch.matching.history`` builds those).
+so that plain tuples of :class:`OfferRecord`'s fields serve (``dispatch.matching.history`` builds those).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def band_of(hour: int) -> int:
     raise ValueError(f"hour {hour} out of range")
 
 
-class Record(NamedTuple):
+class OfferRecord(NamedTuple):
     """One offer texted to a nurse, as the offers table tells it (read by position: see below)."""
 
     hour: int  # local hour it was texted at (0-23)
@@ -163,7 +163,7 @@ class _Base:
 _Offers = list[tuple[int, float]]  # (hour, log exposure) of answered or silent offers, in order
 
 
-def _logs(records: Iterable[Record]) -> tuple[_Offers, _Offers]:
+def _logs(records: Iterable[OfferRecord]) -> tuple[_Offers, _Offers]:
     answered: _Offers = []
     silent: _Offers = []
     for hour, exposure_s, was_answered, _, _ in records:
@@ -172,7 +172,7 @@ def _logs(records: Iterable[Record]) -> tuple[_Offers, _Offers]:
 
 
 def _fit(
-    records: Iterable[Record], base: _Base, sigma: float, delay_strength: float, reply_strength: float
+    records: Iterable[OfferRecord], base: _Base, sigma: float, delay_strength: float, reply_strength: float
 ) -> tuple[float, float]:
     """A unit's offsets (log-delay offset, answer-rate ratio) from ``base``, by EM under censoring.
 
@@ -235,7 +235,7 @@ class _Bands(dict[int, tuple[float, float]]):
         return fitted
 
 
-def fit(records: dict[int, list[Record]], priors: Priors = Priors()) -> Model:
+def fit(records: dict[int, list[OfferRecord]], priors: Priors = Priors()) -> Model:
     """Fit the model on each nurse's records (see the module doc)."""
     units = {nurse_id: _logs(own) for nurse_id, own in records.items()}
     everyone = ([a for hers, _ in units.values() for a in hers], [s for _, hers in units.values() for s in hers])
@@ -277,7 +277,7 @@ def _sigma(units: Iterable[tuple[_Offers, _Offers]], priors: Priors) -> float:
     return min(priors.sigma_max, max(priors.sigma_min, math.sqrt(variance)))
 
 
-def _willingness(records: dict[int, list[Record]], priors: Priors) -> tuple[float, float, dict[int, float]]:
+def _willingness(records: dict[int, list[OfferRecord]], priors: Priors) -> tuple[float, float, dict[int, float]]:
     """The load factor per patient accepted that day, the pool's yes rate, and each nurse's.
 
     Answers given with no patient taken that day give each nurse a first rate; answers given

@@ -1,7 +1,7 @@
 """What the offers table tells about candidate nurses, for the adaptive policy (issue 7).
 
 One query per call: each nurse's texted offers of the last ``HISTORY`` days, turned into
-:class:`dispatch.matching.estimates.Record` rows (when texted, how long she had to answer, whether and
+:class:`dispatch.matching.estimates.OfferRecord` rows (when texted, how long she had to answer, whether and
 what she answered, how many patients she had already taken that day), plus the two counts the
 fairness weights use. Only what production knows: statuses and timestamps of offers and of
 their requests.
@@ -12,7 +12,7 @@ wave, so the per-row work is kept small, every figure as before to the last bit
 ``DateTime`` type: ``UTCDateTime``'s per-value conversion is the costliest step; instants,
 differences and order are the same), the local hour by ``tz.fromutc``, a local midnight once
 per day, a nurse's accepted offers sorted once and counted by bisection, and the rows streamed
-one nurse at a time. A record is a plain tuple of :class:`~dispatch.matching.estimates.Record`'s fields:
+one nurse at a time. A record is a plain tuple of :class:`~dispatch.matching.estimates.OfferRecord`'s fields:
 the garbage collector drops a tuple of numbers from its lists at its first pass, not a named
 tuple nor a dataclass, and thousands of those living through the fit made full collections
 take a fifth of a wave's time. A nurse's offers come whole from one query, in one order
@@ -34,7 +34,7 @@ from sqlalchemy import DateTime, Row, select, type_coerce
 from sqlalchemy.orm import Session
 
 from dispatch.lifecycle import OfferStatus
-from dispatch.matching.estimates import Record
+from dispatch.matching.estimates import OfferRecord
 from models import CareRequest, Offer
 
 HISTORY = timedelta(days=60)
@@ -45,7 +45,7 @@ EPOCH = datetime(1970, 1, 1)
 
 @dataclass(frozen=True)
 class History:
-    records: dict[int, list[Record]]  # nurse id → her offers (plain tuples), oldest first; nurses by id
+    records: dict[int, list[OfferRecord]]  # nurse id → her offers (plain tuples), oldest first; nurses by id
     recent_offers: dict[int, int]  # nurse id → offers texted to her in the last 24 hours
     accepted_today: dict[int, int]  # nurse id → patients she accepted since local midnight
     nurse_ids: frozenset[int] = frozenset()  # the nurses read (with offers or not)
@@ -125,7 +125,7 @@ def _history(rows: Iterable[Row], nurse_ids: frozenset[int], now: datetime, tz: 
     recent_since = now_utc - RECENT
     today = _naive_utc(now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0))
     midnights: dict[tuple, datetime] = {}  # (local date, fold) → that local midnight, naive UTC
-    records: dict[int, list[Record]] = {}
+    records: dict[int, list[OfferRecord]] = {}
     recent: dict[int, int] = {}
     accepted_today: dict[int, int] = {}
     for nurse_id, group in groupby(rows, itemgetter(0)):

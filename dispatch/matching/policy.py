@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from dispatch.config import Settings
 from dispatch.lifecycle import CareWindow, OfferStatus
 from dispatch.matching.candidates import Candidate, rank_candidates
-from dispatch.matching.estimates import Model, Record, fit
+from dispatch.matching.estimates import Model, OfferRecord, fit
 from dispatch.matching.history import History, extend_history, load_history
 from models import CareRequest, Offer
 
@@ -59,7 +59,7 @@ ZONE_POOL = 1000  # declared-zone candidates considered (a large town's whole li
 RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
 EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
-YES_FIELD = Record._fields.index("yes")
+YES_FIELD = OfferRecord._fields.index("yes")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
 

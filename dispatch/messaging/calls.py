@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.intake.ivr_steps import Gather, Hangup, Plan, Say, outbound_path
 from dispatch.lifecycle import TAKEN_BY_A_NURSE, RequestStatus, transition
 from dispatch.matching.waves import commune_name
 from dispatch.phones import PhoneError, mask, normalize_phone
+from dispatch.telephony import urls
 from dispatch.telephony.outbox import queue_call, queue_sms
+from dispatch.telephony.voice import CallPlan, Gather, Hangup, Say
 from dispatch.texts import Attention, Speech
 from dispatch.timeline import record
 from models import Call, CareRequest
@@ -48,23 +49,23 @@ STILL_TRUE = {
 
 def outbound_twiml(
     session: Session, settings: Settings, call_id: int, answered_by: str | None, digits: str | None, now: datetime
-) -> Plan:
+) -> CallPlan:
     """What an answered outbound call says; ``digits`` is the answer to "pour réécouter, tapez 1"."""
     call = session.get(Call, call_id)
     request = session.get(CareRequest, call.request_id) if call is not None and call.request_id else None
     if call is None or call.direction != "out" or request is None or answered_by == "fax":
-        return Plan([Hangup()])
+        return CallPlan([Hangup()])
     effects = answered(session, settings, call, request, answered_by, now)
     if digits is not None and digits != "1":
-        return Plan([Say(Speech.goodbye()), Hangup()])
+        return CallPlan([Say(Speech.goodbye()), Hangup()])
     message = Say(_message(session, settings, call, request))
     if is_machine(answered_by):
         # Detection waited for the beep: the message goes on the voicemail once, nobody can type 1.
-        return Plan([message, Hangup()], effects)
+        return CallPlan([message, Hangup()], effects)
     replay = Gather(
-        outbound_path(call.id), (Speech.replay_hint(),), num_digits=1, timeout=5, action_on_empty_result=False
+        urls.outbound(call.id), (Speech.replay_hint(),), num_digits=1, timeout=5, action_on_empty_result=False
     )
-    return Plan([message, replay, Say(Speech.goodbye()), Hangup()])
+    return CallPlan([message, replay, Say(Speech.goodbye()), Hangup()])
 
 
 def call_progress(
@@ -147,7 +148,7 @@ def call_finished(
     status: str,
     now: datetime,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     refused: bool = False,
 ) -> list[Effect]:
     """A call's final status: record it, then confirm, retry, or fall back to an SMS and a flag.
@@ -180,18 +181,16 @@ def call_finished(
         return []
     if request.status not in STILL_TRUE.get(call.purpose, ()) or _superseded(session, call):
         return []  # the news changed (cancelled, withdrawn, taken again): that call has nothing left to say
-    if settings is not None and not refused and call.attempt < MAX_ATTEMPTS:
+    if not refused and call.attempt < MAX_ATTEMPTS:
         at = lifecycle.send_time(settings, request, now + timedelta(seconds=settings.confirm_retry_s))
         record(session, request, "call_retry", now, purpose=call.purpose, attempt=call.attempt + 1, at=at.isoformat())
         return [queue_call(session, call.to_phone, call.purpose, now, request=request, attempt=call.attempt + 1, at=at)]
     return _unreachable(session, settings, call, request, now)
 
 
-def _unreachable(
-    session: Session, settings: Settings | None, call: Call, request: CareRequest, now: datetime
-) -> list[Effect]:
+def _unreachable(session: Session, settings: Settings, call: Call, request: CareRequest, now: datetime) -> list[Effect]:
     """Nobody picked up: the same news by SMS to a mobile, and the coordinators take it from there."""
-    effects = _text_the_news(session, settings, call, request, now) if settings is not None else []
+    effects = _text_the_news(session, settings, call, request, now)
     _flag(request, Attention.requester_unreachable(call.attempt))
     record(
         session, request, "requester_unreachable", now, purpose=call.purpose, attempts=call.attempt, sms=bool(effects)

@@ -11,7 +11,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from dispatch.effects import Effect
 from dispatch.lifecycle import OfferStatus
 from dispatch.matching.waves import offer_failed
+from dispatch.people import nurses
 from dispatch.phones import mask
+from dispatch.telephony import OPTED_OUT_CODES
 from dispatch.telephony.outbox import note_sent
 from dispatch.timeline import record
 from models import CareRequest, Message, Nurse, Offer
@@ -30,7 +32,6 @@ _RANK = {
 }
 FAILED = ("undelivered", "failed")
 _NOT_FAILED = [s for s in _RANK if s not in FAILED]
-OPTED_OUT_CODES = (21610,)
 
 
 def _move(session: Session, message: Message, status: str, code: int | None) -> bool:
@@ -105,9 +106,8 @@ def record_status(
         return effects  # another worker applied a later status of this text meanwhile
     request = session.get(CareRequest, message.request_id) if message.request_id else None
     nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
-    if status in FAILED and nurse is not None and code in OPTED_OUT_CODES and nurse.opted_out_at is None:
-        nurse.opted_out_at = now
-        record(session, None, "nurse_opted_out", now, nurse=nurse, code=code)
+    if status in FAILED and nurse is not None and code in OPTED_OUT_CODES:
+        nurses.opt_out(session, nurse, now, code=code)
     if request is not None:
         record(
             session,

@@ -27,10 +27,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from dispatch.people.nurses import MAX_PAUSE_DAYS
 from dispatch.vocab import REFERENCE_LENGTH
 
 KINDS = ("accept", "decline", "pause", "resume", "withdraw", "stop", "start", "help", "unknown")
-MAX_PAUSE_DAYS = 365
 # Longer bodies are pasted text, not a reply; the command and reference are always near the start.
 MAX_BODY = 500
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from dispatch.config import Settings
+from dispatch.telephony.urls import Urls
 
 LINK_VALIDITY_S = 48 * 3600
 _SALT = "sio.request-details"
@@ -26,7 +27,7 @@ def details_token(settings: Settings, reference: str, now: datetime, nurse_id: i
 
 
 def details_link(settings: Settings, reference: str, now: datetime, nurse_id: int | None = None) -> str:
-    return f"{settings.public_base_url}/r/{details_token(settings, reference, now, nurse_id)}"
+    return Urls(settings.public_base_url).details(details_token(settings, reference, now, nurse_id))
 
 
 class LinkError(ValueError):

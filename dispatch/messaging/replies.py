@@ -20,13 +20,13 @@ from dispatch.lifecycle import ACCEPTING, AWAITING, TAKEN_BY_A_NURSE, OfferStatu
 from dispatch.matching.waves import check_wave_end, commune_name, lock_request, new_round
 from dispatch.messaging.grammar import NurseCommand
 from dispatch.messaging.links import details_link
+from dispatch.people import nurses
 from dispatch.phones import normalize_phone
 from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import nurse_actor, record
 from models import CareRequest, Nurse, Offer
 
 LATE_WINDOW = timedelta(days=2)
-PAUSE_FOREVER = timedelta(days=3650)
 
 
 @dataclass
@@ -258,18 +258,15 @@ def handle_nurse_reply(
     if command.kind == "withdraw":
         return withdraw(session, settings, nurse, command.reference, now)
     if command.kind == "pause":
-        nurse.paused_until = now + (timedelta(days=command.days) if command.days else PAUSE_FOREVER)
-        record(session, None, "nurse_paused", now, actor=nurse_actor(nurse), nurse=nurse, days=command.days)
+        nurses.pause(session, nurse, now, actor=nurse_actor(nurse), days=command.days)
         return Outcome(texts.pause_ack(name, command.days))
     if command.kind == "resume":
-        nurse.paused_until = None
-        record(session, None, "nurse_resumed", now, actor=nurse_actor(nurse), nurse=nurse)
+        nurses.resume(session, nurse, now, actor=nurse_actor(nurse))
         return Outcome(texts.resume_ack(name))
     if command.kind == "stop":
         return opt_out(session, settings, nurse, now)
     if command.kind == "start":
-        nurse.opted_out_at = None
-        record(session, None, "nurse_opted_in", now, actor=nurse_actor(nurse), nurse=nurse)
+        nurses.opt_in(session, nurse, now, actor=nurse_actor(nurse))
         return Outcome(texts.opted_in_ack(name))
     if command.kind == "help":
         return Outcome(texts.help(name))
@@ -278,9 +275,7 @@ def handle_nurse_reply(
 
 def opt_out(session: Session, settings: Settings, nurse: Nurse, now: datetime) -> Outcome:
     """STOP/ARRET: never texted again; her open offers count as declined so waves move on."""
-    if nurse.opted_out_at is None:
-        nurse.opted_out_at = now
-    record(session, None, "nurse_opted_out", now, actor=nurse_actor(nurse), nurse=nurse)
+    nurses.opt_out(session, nurse, now, actor=nurse_actor(nurse))
     effects: list[Effect] = []
     for offer in _awaiting_offers(session, nurse):
         offer.status, offer.answered_at = OfferStatus.DECLINED, now

@@ -1,5 +1,5 @@
 """What a coordinator does by hand from the status page, besides assigning, redispatching and
-cancelling (``dispatch.requests.create``): telling the requester, calling back, pausing a nurse.
+cancelling (``dispatch.requests.create``): telling the requester, calling back, the audit of views.
 
 Every action is a guarded update where the state matters, and an event with the
 coordinator's name as actor, so the timeline says who did what.
@@ -15,10 +15,8 @@ from sqlalchemy.orm import Session
 from dispatch.messaging.calls import confirm_request
 from dispatch.phones import mask
 from dispatch.timeline import record
-from models import Call, CareRequest, Event, Nurse
+from models import Call, CareRequest, Event
 
-MAX_PAUSE_DAYS = 365
-PAUSE_UNTIL_RESUMED = timedelta(days=3650)
 VIEW_EVERY = timedelta(minutes=10)
 
 
@@ -70,22 +68,4 @@ def record_view(session: Session, request: CareRequest, now: datetime, *, actor:
     if recent is not None:
         return False
     record(session, request, "viewed", now, actor=actor)
-    return True
-
-
-def pause_nurse(session: Session, nurse: Nurse, now: datetime, *, actor: str, days: int | None = None) -> None:
-    """No offers to this nurse until resumed (``days`` None) or for that many days."""
-    if days is not None and not 1 <= days <= MAX_PAUSE_DAYS:
-        raise ValueError(f"le nombre de jours doit être entre 1 et {MAX_PAUSE_DAYS}")
-    nurse.paused_until = now + (timedelta(days=days) if days else PAUSE_UNTIL_RESUMED)
-    record(session, None, "nurse_paused", now, actor=actor, nurse=nurse, days=days)
-
-
-def resume_nurse(session: Session, nurse: Nurse, now: datetime, *, actor: str) -> bool:
-    """Offers again; False when she was not paused."""
-    if nurse.paused_until is None or nurse.paused_until <= now:
-        nurse.paused_until = None
-        return False
-    nurse.paused_until = None
-    record(session, None, "nurse_resumed", now, actor=actor, nurse=nurse)
     return True

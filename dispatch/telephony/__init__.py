@@ -1,9 +1,9 @@
 """The telephony port (DESIGN §8): send a text, place a call, fetch or delete a caller's
 recording, and the outcomes callers act on.
 
-The rest of the service talks to :class:`Telephony` only; :func:`make_telephony` picks the
-adapter (real Twilio REST or the network-free simulator) from ``settings.telephony``. Errors are
-sorted by what the caller must do, not by provider detail:
+The rest of the service talks to :class:`Telephony` only; ``dispatch.services`` builds the
+adapter (real Twilio REST or the network-free simulator) named by ``settings.telephony``. Errors
+are sorted by what the caller must do, not by provider detail:
 
 - :class:`OptedOut`: the recipient replied STOP; mark the nurse opted out, never retry.
 - :class:`InvalidNumber`: the number cannot receive this (invalid, landline, region blocked);
@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from dispatch.config import Settings
+from typing import Protocol
 
 __all__ = [
+    "OPTED_OUT_CODES",
     "InvalidNumber",
     "MaybeSent",
     "OptedOut",
@@ -34,9 +32,12 @@ __all__ = [
     "Telephony",
     "TelephonyError",
     "TransientError",
-    "make_telephony",
     "recording_sid",
 ]
+
+#: Twilio 21610, "Attempt to send to unsubscribed recipient": the recipient texted STOP. An API
+#: answer (the adapter raises OptedOut) or a delivery status (``dispatch.messaging.deliveries``).
+OPTED_OUT_CODES = frozenset({21610})
 
 _RECORDING_SID = re.compile(r"/(RE[0-9a-f]{32})(?:\.\w+)?/?$")
 
@@ -113,20 +114,3 @@ class Telephony(Protocol):
     def delete_recording(self, sid: str) -> None:
         """Delete a recording at the provider; one already gone is not an error."""
         ...
-
-
-def make_telephony(settings: Settings) -> Telephony:
-    """Build the adapter named by ``settings.telephony`` ("twilio" or "simulator").
-
-    Adapters are imported here, not at module level, so that importing the port costs nothing
-    and the simulator never loads the Twilio SDK.
-    """
-    if settings.telephony == "twilio":
-        from dispatch.telephony.twilio_adapter import TwilioTelephony
-
-        return TwilioTelephony(settings)
-    if settings.telephony == "simulator":
-        from dispatch.telephony.simulator import SimulatorTelephony
-
-        return SimulatorTelephony(settings)
-    raise ValueError(f"unknown telephony adapter {settings.telephony!r}: expected 'twilio' or 'simulator'")

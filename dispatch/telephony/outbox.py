@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, joinedload
@@ -22,28 +23,13 @@ from dispatch import texts
 from dispatch.effects import Effect, PlaceCall, SendMessage
 from dispatch.lifecycle import ACCEPTING, TAKEN_BY_A_NURSE, OfferStatus
 from dispatch.phones import mask
-from dispatch.telephony import MaybeSent, OptedOut, Telephony, TelephonyError, TransientError
+from dispatch.telephony import MaybeSent, Telephony, TelephonyError, TransientError
+from dispatch.telephony.urls import Urls
 from dispatch.timeline import record
 from models import Call, CareRequest, Message, Nurse, Offer
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(seconds=120)
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Where the provider calls us back (built from PUBLIC_BASE_URL by the caller)."""
-
-    public_base_url: str
-
-    def sms_status(self, message_id: int) -> str:
-        return f"{self.public_base_url}/webhooks/sms/status?m={message_id}"
-
-    def call_twiml(self, call_id: int) -> str:
-        return f"{self.public_base_url}/webhooks/voice/outbound/{call_id}"
-
-    def call_status(self, call_id: int) -> str:
-        return f"{self.public_base_url}/webhooks/voice/status?c={call_id}"
 
 
 def queue_sms(
@@ -168,6 +154,17 @@ def _release(session: Session, model, row_ids: list[int]) -> None:
         )
 
 
+class RefusalPolicy(Protocol):
+    """What the domain does when the provider refuses a text or a call for good: the outbox
+    records the refusal and hands the row over, in the same transaction
+    (``dispatch.messaging.refusals`` says what follows: an offer failed, a nurse opted out, the
+    call's retries or its SMS)."""
+
+    def text(self, session: Session, message: Message, err: TelephonyError, now: datetime) -> list[Effect]: ...
+
+    def call(self, session: Session, call: Call, err: TelephonyError, now: datetime) -> list[Effect]: ...
+
+
 @dataclass
 class Delivery:
     """What sending a batch of texts left to do: jobs to enqueue, and the outage to retry after."""
@@ -177,7 +174,14 @@ class Delivery:
 
 
 def deliver_messages(
-    session: Session, telephony: Telephony, urls: Urls, message_ids: list[int], now: datetime, *, sio_name: str
+    session: Session,
+    telephony: Telephony,
+    urls: Urls,
+    message_ids: list[int],
+    now: datetime,
+    *,
+    sio_name: str,
+    refusals: RefusalPolicy,
 ) -> Delivery:
     """Send queued texts in the order given (a wave's first offer first, an answer before the
     notices its text caused). Commits.
@@ -212,7 +216,7 @@ def deliver_messages(
             delivery.transient = err
             return delivery
         except TelephonyError as err:
-            delivery.effects += _refused(session, message.id, err, now)
+            delivery.effects += _refused(session, message.id, err, now, refusals)
             continue
         delivery.effects += _record_sent(session, text, sent.sid, now, sio_name)
     return delivery
@@ -325,47 +329,39 @@ def note_sent(
     return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]
 
 
-def _refused(session: Session, message_id: int, err: TelephonyError, now: datetime) -> list[Effect]:
-    """The provider refused the text for good: record it; an offer fails and the wave moves on."""
-    from dispatch.matching.waves import offer_failed
-
+def _refused(
+    session: Session, message_id: int, err: TelephonyError, now: datetime, refusals: RefusalPolicy
+) -> list[Effect]:
+    """The provider refused the text for good: the row says so, and the domain reacts
+    (``refusals.text``: a nurse opted out, an offer failed...), in one transaction."""
     log.warning("outbox: text %s refused: %s", message_id, err)
     with session.begin():
         message = session.get(Message, message_id)
         message.status, message.error_code = "failed", err.code
-        nurse = session.get(Nurse, message.nurse_id) if message.nurse_id else None
-        if isinstance(err, OptedOut) and nurse is not None and nurse.opted_out_at is None:
-            nurse.opted_out_at = now
-            record(session, None, "nurse_opted_out", now, nurse=nurse, code=err.code)
-        if message.offer_id:
-            return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
-        if message.request_id:
-            record(
-                session,
-                session.get(CareRequest, message.request_id),
-                "sms_failed",
-                now,
-                to=mask(message.to_phone),
-                code=err.code,
-                text=message.kind,
-            )
-        return []
+        return refusals.text(session, message, err, now)
 
 
 def deliver_message(
-    session: Session, telephony: Telephony, urls: Urls, message_id: int, now: datetime, *, sio_name: str
+    session: Session,
+    telephony: Telephony,
+    urls: Urls,
+    message_id: int,
+    now: datetime,
+    *,
+    sio_name: str,
+    refusals: RefusalPolicy,
 ) -> list[Effect]:
     """Send one queued text (see :func:`deliver_messages`); raises TransientError to retry later."""
-    delivery = deliver_messages(session, telephony, urls, [message_id], now, sio_name=sio_name)
+    delivery = deliver_messages(session, telephony, urls, [message_id], now, sio_name=sio_name, refusals=refusals)
     if delivery.transient is not None:
         raise delivery.transient
     return delivery.effects
 
 
 def place_call(
-    session: Session, telephony: Telephony, urls: Urls, call_id: int, now: datetime, *, settings=None
+    session: Session, telephony: Telephony, urls: Urls, call_id: int, now: datetime, *, refusals: RefusalPolicy
 ) -> list[Effect]:
-    """Place one queued outbound call (TwiML and retries are the voice flow's)."""
+    """Place one queued outbound call (TwiML and retries are the voice flow's: ``refusals.call``)."""
     with session.begin():
         call = session.get(Call, call_id)
         if call is None or (call.send_after and call.send_after > now + EARLY):
@@ -385,12 +381,10 @@ def place_call(
         _release(session, Call, [call_id])
         raise
     except TelephonyError as err:
-        from dispatch.messaging.calls import call_finished
-
         with session.begin():
             call = session.get(Call, call_id)
             call.error_code = err.code
-            return call_finished(session, call, "failed", now, settings=settings, refused=True)
+            return refusals.call(session, call, err, now)
     with session.begin():
         call = session.get(Call, call_id)
         call.sid, call.status = placed.sid, "initiated"

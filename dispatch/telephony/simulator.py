@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import requests
-from twilio.request_validator import RequestValidator
 
 from dispatch.telephony import Recording, Sent, TelephonyError
+from dispatch.telephony.urls import Urls
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 DELIVERY_STATUSES = ("queued", "sent", "delivered")
 SIMULATED_ACCOUNT_SID = "AC" + "0" * 32
 RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
-RECORDING_PATH = "/simulator/recordings/"
 
 
 def _recordings_dir(settings: Settings) -> Path:
@@ -55,7 +54,7 @@ def save_recording(settings: Settings, sid: str, text: str) -> str:
     folder = _recordings_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sid}.txt").write_text(text, encoding="utf-8")
-    return settings.public_base_url + RECORDING_PATH + sid
+    return Urls(settings.public_base_url).recording(sid)
 
 
 def read_recording(settings: Settings, sid: str) -> str | None:
@@ -164,7 +163,8 @@ class SimulatorTelephony:
 
     def _report_delivery(self, sid: str, to: str, url: str) -> None:
         """POST queued, sent then delivered to ``url``, signed like Twilio; give up quietly on errors."""
-        validator = RequestValidator(self.settings.twilio_auth_token)
+        from dispatch.telephony.twilio_adapter import sign_request  # Twilio's algorithm, from the SDK
+
         for status in DELIVERY_STATUSES:
             time.sleep(self.callback_delay_s)
             params = {
@@ -177,7 +177,7 @@ class SimulatorTelephony:
                 "To": to,
                 "ApiVersion": "2010-04-01",
             }
-            headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+            headers = {"X-Twilio-Signature": sign_request(self.settings.twilio_auth_token, url, params)}
             try:
                 response = requests.post(url, data=params, headers=headers, timeout=5)
             except requests.RequestException as err:

@@ -16,10 +16,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
 from dispatch.telephony import (
+    OPTED_OUT_CODES,
     InvalidNumber,
     MaybeSent,
     OptedOut,
@@ -33,9 +35,6 @@ if TYPE_CHECKING:
     from dispatch.config import Settings
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
-
-#: Twilio 21610: "Attempt to send to unsubscribed recipient" (the recipient texted STOP).
-OPTED_OUT_CODES = frozenset({21610})
 
 #: Error codes that mean "this recipient cannot be reached this way"; retrying will not help.
 INVALID_NUMBER_CODES = frozenset(
@@ -238,3 +237,9 @@ class TwilioTelephony:
         except requests.RequestException as err:
             # ConnectionError (refused, DNS, reset; also raised once connect retries run out).
             raise TransientError(f"Twilio unreachable: {err}") from err
+
+
+def sign_request(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """The ``X-Twilio-Signature`` Twilio would send with this form post (the simulator signs its
+    callbacks with it, so the production webhook checks run on them)."""
+    return RequestValidator(auth_token).compute_signature(url, params)
