@@ -67,7 +67,7 @@ def healthz() -> str:
 
 def send_text(body: str) -> None:
     """The job: one text to a fixed number through the worker's telephony adapter."""
-    from workers.jobs import job_services
+    from dispatch.services import process_services
 
-    svc = job_services()
+    svc = process_services()
     svc.telephony.send_sms("+33612345678", body, f"{svc.settings.public_base_url}/webhooks/sms/status")

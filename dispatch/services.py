@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatch.config import Settings
+from dispatch.config import Settings, load_settings
 from dispatch.telephony import Telephony
 from models import make_engine, make_sessionmaker
 
@@ -27,16 +27,29 @@ class Services:
     telephony: Telephony
 
 
-_SERVICES: dict[tuple, Services] = {}
+_BUILT: dict[tuple, Services] = {}
+_CURRENT: Services | None = None
 
 
 def build_services(settings: Settings) -> Services:
-    """One engine and one telephony adapter per settings, reused by the app and by jobs."""
-    key = (settings.database_url, settings.telephony, settings.twilio_api_base_url, os.getpid())
-    if key not in _SERVICES or _SERVICES[key].settings != settings:
+    """The services for these settings (one engine, one telephony adapter per settings and
+    process), made the process's own: the app factory and ``sio worker`` call this once at
+    start, and every job of the process then uses them (:func:`process_services`)."""
+    global _CURRENT
+    key = (settings, os.getpid())  # a forked child never shares its parent's connections
+    if key not in _BUILT:
         engine = make_engine(settings.database_url)
-        _SERVICES[key] = Services(settings, engine, make_sessionmaker(engine), make_telephony(settings))
-    return _SERVICES[key]
+        _BUILT[key] = Services(settings, engine, make_sessionmaker(engine), make_telephony(settings))
+    _CURRENT = _BUILT[key]
+    return _CURRENT
+
+
+def process_services() -> Services:
+    """This process's services: those last built (by the app factory or the worker), else built
+    once from the environment (a job run in a process nothing else set up)."""
+    if _CURRENT is None or (_CURRENT.settings, os.getpid()) not in _BUILT:
+        return build_services(load_settings())
+    return _CURRENT
 
 
 def make_telephony(settings: Settings) -> Telephony:
@@ -54,7 +67,9 @@ def make_telephony(settings: Settings) -> Telephony:
 
 
 def reset_services() -> None:
-    """Forget every engine (tests, and a forked worker that must not share connections)."""
-    for svc in _SERVICES.values():
+    """Forget every engine (tests)."""
+    global _CURRENT
+    for svc in _BUILT.values():
         svc.engine.dispose()
-    _SERVICES.clear()
+    _BUILT.clear()
+    _CURRENT = None

@@ -8,23 +8,20 @@ are sent by that job right after its commit.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from dispatch.clock import utcnow
-from dispatch.config import load_settings
 from dispatch.effects import Effect, SendMessage
 from dispatch.intake.inbox import handle_event as handle_webhook_event
 from dispatch.intake.receipts import receive
 from dispatch.matching.waves import Conflict
 from dispatch.matching.waves import run_wave as run_wave_step
 from dispatch.messaging.refusals import Refusals
-from dispatch.services import Services, build_services
+from dispatch.services import Services, process_services
 from dispatch.telephony import TransientError
 from dispatch.telephony.outbox import deliver_messages
 from dispatch.telephony.outbox import place_call as place_outbound_call
@@ -32,16 +29,6 @@ from dispatch.telephony.urls import Urls
 from workers.queue import enqueue
 
 log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=4)
-def _services_for(environment: frozenset) -> Services:
-    return build_services(load_settings(dict(environment) or None))
-
-
-def job_services() -> Services:
-    """The process's services, for the settings in the current environment."""
-    return _services_for(frozenset((k, v) for k, v in os.environ.items() if k.isupper()))
 
 
 @contextmanager
@@ -53,7 +40,7 @@ def job_session(svc: Services) -> Iterator[Session]:
 
 
 def run_wave(request_id: int, wave: int) -> None:
-    svc = job_services()
+    svc = process_services()
     with job_session(svc) as session:
         try:
             with session.begin():
@@ -67,7 +54,7 @@ def run_wave(request_id: int, wave: int) -> None:
 def handle_event(key: str, payload: dict[str, Any] | None = None) -> None:
     """A text in or a delivery status, written by its webhook: apply it, then act on it. With
     ``payload``, the webhook could not write it (database down): write it first."""
-    svc = job_services()
+    svc = process_services()
     with job_session(svc) as session, session.begin():
         if payload is not None:
             receive(session, key, payload, utcnow())  # a repeat (written meanwhile) is dropped
@@ -77,7 +64,7 @@ def handle_event(key: str, payload: dict[str, Any] | None = None) -> None:
 
 def send_messages(message_ids: list[int]) -> None:
     """Send texts of the outbox in order; on a provider outage, RQ retries what is left."""
-    _send(job_services(), message_ids)
+    _send(process_services(), message_ids)
 
 
 def send_message(message_id: int) -> None:
@@ -86,7 +73,7 @@ def send_message(message_id: int) -> None:
 
 
 def place_call(call_id: int) -> None:
-    svc = job_services()
+    svc = process_services()
     with job_session(svc) as session:
         effects = place_outbound_call(
             session,
