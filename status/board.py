@@ -10,8 +10,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.requests.actions import mark_informed, record_callback, record_view
-from dispatch.requests.create import assign_nurse, cancel_request, find_request, redispatch
+from dispatch.requests.actions import (
+    assign_nurse,
+    cancel_request,
+    mark_informed,
+    record_callback,
+    record_view,
+    redispatch,
+)
+from dispatch.requests.create import find_request
 from models import Nurse
 from status import queries
 from status.recordings import recording_response

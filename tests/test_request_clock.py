@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch.config import load_settings
-from dispatch.requests.create import cancel_request, find_request, redispatch
+from dispatch.requests.actions import cancel_request, redispatch
+from dispatch.requests.create import find_request
 from models import CareRequest, Coordinator, NurseAbsence, Offer
 from tests.clockwork import Clockwork
 from tests.helpers import make_nurse

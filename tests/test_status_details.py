@@ -8,7 +8,8 @@ import pytest
 
 from dispatch.clock import utcnow
 from dispatch.messaging.links import LINK_VALIDITY_S, details_token
-from dispatch.requests.create import NewRequest, assign_nurse, cancel_request, create_request
+from dispatch.requests.actions import assign_nurse, cancel_request
+from dispatch.requests.create import NewRequest, create_request
 from dispatch.telephony.simulator import save_recording
 from tests.helpers import make_nurse, make_requester
 

@@ -8,7 +8,8 @@ from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.intake.api_input import parse_new_request
 from dispatch.people.tokens import requester_for_token
-from dispatch.requests.create import cancel_request, create_request, find_request, timeline
+from dispatch.requests.actions import cancel_request
+from dispatch.requests.create import create_request, find_request, timeline
 from workers.queue import enqueue
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

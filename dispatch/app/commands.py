@@ -18,7 +18,6 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
 
 
 def first_line(err: BaseException) -> str:
@@ -172,8 +171,7 @@ def coordinators_create(
     email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None
 ) -> None:
     """Create or update (by EMAIL) a coordinator who can log in to the status page."""
-    from werkzeug.security import generate_password_hash
-
+    from dispatch.people.coordinators import MIN_PASSWORD_LENGTH, password_problem, set_password
     from dispatch.phones import PhoneError, normalize_phone
     from models import Coordinator
 
@@ -197,8 +195,8 @@ def coordinators_create(
             fail("a new coordinator needs --name and --phone")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < MIN_PASSWORD:
-        fail(f"the password must have at least {MIN_PASSWORD} characters")
+    if password_problem(password):  # the rule is the status page's: dispatch.people.coordinators
+        fail(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     with _services().sessionmaker.begin() as session:
         coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
         created = coordinator is None
@@ -211,9 +209,7 @@ def coordinators_create(
             coordinator.phone = e164
         if on_duty is not None:
             coordinator.on_duty = on_duty
-        coordinator.password_hash = generate_password_hash(password, method="scrypt")
-        coordinator.failed_logins = 0
-        coordinator.locked_until = None
+        set_password(coordinator, password)
     duty = "on duty" if coordinator.on_duty else "off duty"
     click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
 

@@ -28,9 +28,10 @@ from dispatch.intake.ivr_steps import (
     parse_time,
     question,
 )
-from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, own_request, request_from_call, requester_of
+from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, request_from_call, requester_of
 from dispatch.phones import normalize_phone
-from dispatch.requests.create import cancel_request
+from dispatch.requests.actions import cancel_request
+from dispatch.requests.create import owned_request
 from dispatch.starts import start_error
 from dispatch.telephony.voice import CallPlan, Hangup, Say, Verb
 from dispatch.texts import REVIEW_HANGUP, REVIEW_TRANSFERRED, REVIEW_VOICEMAIL, REVIEW_VOICEMAIL_EMPTY, Speech
@@ -207,7 +208,7 @@ def _cancel(session: Session, settings: Settings, ivr: IvrSession, call: CallInp
     reference = call.digits or ""
     if len(reference) != 6 or not reference.isdigit():
         return _invalid(session, settings, ivr)
-    request = own_request(session, ivr, reference)
+    request = owned_request(session, reference, ivr.from_phone, ivr.data.get("requester_id"))
     if request is None:
         return _invalid(session, settings, ivr, Say(Speech.cancel_unknown(reference)))
     if not finish(session, ivr):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
@@ -57,17 +57,6 @@ def requester_of(session: Session, phone: str | None) -> Requester | None:
     if not phone:
         return None
     return session.scalar(select(Requester).join(RequesterPhone).where(RequesterPhone.phone == phone))
-
-
-def own_request(session: Session, ivr: IvrSession, reference: str) -> CareRequest | None:
-    """The request with this reference, if this caller (or the requester the number belongs to) made it."""
-    owners = [CareRequest.callback_phone == ivr.from_phone]
-    requester_id = ivr.data.get("requester_id")
-    if requester_id:
-        owners.append(CareRequest.requester_id == requester_id)
-        phones = select(RequesterPhone.phone).where(RequesterPhone.requester_id == requester_id)
-        owners.append(CareRequest.callback_phone.in_(phones))
-    return session.scalar(select(CareRequest).where(CareRequest.reference == reference, or_(*owners)))
 
 
 def wished_start(settings: Settings, data: dict) -> tuple[datetime | None, bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import geo, texts
@@ -13,9 +13,10 @@ from dispatch.intake.sms import parse_requester_sms, resolve_start
 from dispatch.matching.waves import commune_name
 from dispatch.messaging.grammar import parse_nurse_reply
 from dispatch.messaging.replies import Outcome, handle_nurse_reply
-from dispatch.requests.create import NewRequest, cancel_request, create_request
+from dispatch.requests.actions import cancel_request
+from dispatch.requests.create import NewRequest, create_request, owned_request
 from dispatch.starts import start_error
-from models import CareRequest, Nurse, Requester, RequesterPhone
+from models import Nurse, Requester, RequesterPhone
 
 
 def handle_sms(session: Session, settings: Settings, sender: str | None, body: str, now: datetime) -> Outcome:
@@ -69,11 +70,7 @@ def _cancel(
     session: Session, settings: Settings, sender: str, requester: Requester | None, reference: str | None, now: datetime
 ) -> Outcome:
     """ANNULER <ref>: only a request taken from this number (or this requester's numbers)."""
-    query = select(CareRequest).where(CareRequest.reference == (reference or ""))
-    owners = [CareRequest.callback_phone == sender]
-    if requester is not None:
-        owners.append(CareRequest.requester_id == requester.id)
-    request = session.scalar(query.where(or_(*owners)))
+    request = owned_request(session, reference or "", sender, requester.id if requester else None)
     if request is None:
         return Outcome(texts.requester_cancel_unknown(settings.sio_name, reference or ""))
     effects = cancel_request(session, settings, request, now, actor=requester.name if requester else "demandeur (SMS)")

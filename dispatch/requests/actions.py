@@ -1,8 +1,9 @@
-"""What a coordinator does by hand from the status page, besides assigning, redispatching and
-cancelling (``dispatch.requests.create``): telling the requester, calling back, the audit of views.
+"""What is done to a request once it exists: cancelling it (the requester, by SMS, phone or API,
+or a coordinator), and a coordinator's hand: assigning a nurse who said yes on the phone,
+relaunching the search, telling the requester, calling back, and the audit of views.
 
-Every action is a guarded update where the state matters, and an event with the
-coordinator's name as actor, so the timeline says who did what.
+Every action is a guarded move of ``dispatch.lifecycle`` where the state matters, and an event
+with the actor's name, so the timeline says who did what.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dispatch import lifecycle, texts
+from dispatch.config import Settings
+from dispatch.effects import Effect
+from dispatch.lifecycle import ACCEPTING, AWAITING, OfferStatus, RequestStatus, transition
+from dispatch.matching.waves import lock_request, new_round
 from dispatch.messaging.calls import confirm_request
+from dispatch.messaging.replies import Outcome, accept, close_other_offers
 from dispatch.phones import mask
+from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
-from models import Call, CareRequest, Event
+from models import Call, CareRequest, Event, Nurse, Offer
 
 VIEW_EVERY = timedelta(minutes=10)
 
@@ -69,3 +77,74 @@ def record_view(session: Session, request: CareRequest, now: datetime, *, actor:
         return False
     record(session, request, "viewed", now, actor=actor)
     return True
+
+
+def cancel_request(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str, reason: str | None = None
+) -> list[Effect] | None:
+    """Cancel; pending offers are withdrawn and an accepted nurse is told (when texts may go
+    out: :func:`dispatch.lifecycle.send_time`). None when already closed."""
+    previous_nurse = request.accepted_nurse
+    values = {"closed_at": now, "next_wave_at": None, "needs_attention": False}
+    if not transition(session, request, "cancelled", now, values=values, actor=actor, reason=reason):
+        return None
+    effects = close_other_offers(
+        session, settings, request, now, texts.offer_cancelled, new_status=OfferStatus.WITHDRAWN
+    )
+    if previous_nurse is not None:
+        effects.append(
+            queue_sms(
+                session,
+                previous_nurse.phone,
+                texts.offer_cancelled(settings.sio_name, request.reference),
+                now,
+                kind="notice",
+                request=request,
+                nurse=previous_nurse,
+                at=lifecycle.send_time(settings, request, now),
+            )
+        )
+    return effects
+
+
+def assign_nurse(
+    session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime, *, actor: str
+) -> Outcome:
+    """A coordinator gives the request to a nurse by hand (she agreed on the phone): the same
+    guarded acceptance as her own yes, so it can never make a second winner. Her offer is the
+    round's (written if she had none in it); she is texted the details."""
+    offer = session.scalar(
+        select(Offer).where(Offer.request_id == request.id, Offer.round == request.round, Offer.nurse_id == nurse.id)
+    )
+    if offer is None:
+        offer = Offer(
+            request_id=request.id,
+            nurse_id=nurse.id,
+            wave=request.wave,
+            round=request.round,
+            status=OfferStatus.SENT,
+            created_at=now,
+        )
+        session.add(offer)
+        session.flush()
+    elif offer.status not in AWAITING:
+        offer.status = OfferStatus.SENT
+    outcome = accept(session, settings, nurse, offer, now, actor=actor, sources=(*ACCEPTING, RequestStatus.REVIEW))
+    if outcome.reply and request.accepted_nurse_id == nurse.id:
+        at = lifecycle.send_time(settings, request, now)
+        outcome.effects.append(
+            queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request, nurse=nurse, at=at)
+        )
+    return outcome
+
+
+def redispatch(
+    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str
+) -> list[Effect]:
+    """A coordinator relaunches the search (``open``, ``unfilled`` or ``review``), whatever its
+    past: a new round from now, where the nurses who never answered may be asked again and
+    those who declined are not. [] when it cannot be (closed, or no place to search)."""
+    request = lock_request(session, request.id)
+    if request is None or (not request.postcode and not request.insee):
+        return []
+    return new_round(session, settings, request, "relaunched", now, event="redispatch", actor=actor) or []

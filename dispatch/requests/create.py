@@ -6,20 +6,18 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import geo, lifecycle, texts
+from dispatch import geo
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.lifecycle import ACCEPTING, AWAITING, OfferStatus, RequestStatus, transition
-from dispatch.matching.waves import lock_request, new_round, start_dispatch
-from dispatch.messaging.replies import Outcome, accept, close_other_offers
+from dispatch.lifecycle import RequestStatus
+from dispatch.matching.waves import start_dispatch
 from dispatch.phones import mask
-from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
 from dispatch.vocab import CARE_TYPES, REFERENCE_LENGTH
-from models import CareRequest, Nurse, Offer, Requester
+from models import CareRequest, Nurse, Requester, RequesterPhone
 
 
 @dataclass
@@ -113,77 +111,6 @@ def create_request(
     return request, start_dispatch(session, settings, request, now)
 
 
-def cancel_request(
-    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str, reason: str | None = None
-) -> list[Effect] | None:
-    """Cancel; pending offers are withdrawn and an accepted nurse is told (when texts may go
-    out: :func:`dispatch.lifecycle.send_time`). None when already closed."""
-    previous_nurse = request.accepted_nurse
-    values = {"closed_at": now, "next_wave_at": None, "needs_attention": False}
-    if not transition(session, request, "cancelled", now, values=values, actor=actor, reason=reason):
-        return None
-    effects = close_other_offers(
-        session, settings, request, now, texts.offer_cancelled, new_status=OfferStatus.WITHDRAWN
-    )
-    if previous_nurse is not None:
-        effects.append(
-            queue_sms(
-                session,
-                previous_nurse.phone,
-                texts.offer_cancelled(settings.sio_name, request.reference),
-                now,
-                kind="notice",
-                request=request,
-                nurse=previous_nurse,
-                at=lifecycle.send_time(settings, request, now),
-            )
-        )
-    return effects
-
-
-def assign_nurse(
-    session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime, *, actor: str
-) -> Outcome:
-    """A coordinator gives the request to a nurse by hand (she agreed on the phone): the same
-    guarded acceptance as her own yes, so it can never make a second winner. Her offer is the
-    round's (written if she had none in it); she is texted the details."""
-    offer = session.scalar(
-        select(Offer).where(Offer.request_id == request.id, Offer.round == request.round, Offer.nurse_id == nurse.id)
-    )
-    if offer is None:
-        offer = Offer(
-            request_id=request.id,
-            nurse_id=nurse.id,
-            wave=request.wave,
-            round=request.round,
-            status=OfferStatus.SENT,
-            created_at=now,
-        )
-        session.add(offer)
-        session.flush()
-    elif offer.status not in AWAITING:
-        offer.status = OfferStatus.SENT
-    outcome = accept(session, settings, nurse, offer, now, actor=actor, sources=(*ACCEPTING, RequestStatus.REVIEW))
-    if outcome.reply and request.accepted_nurse_id == nurse.id:
-        at = lifecycle.send_time(settings, request, now)
-        outcome.effects.append(
-            queue_sms(session, nurse.phone, outcome.reply, now, kind="notice", request=request, nurse=nurse, at=at)
-        )
-    return outcome
-
-
-def redispatch(
-    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str
-) -> list[Effect]:
-    """A coordinator relaunches the search (``open``, ``unfilled`` or ``review``), whatever its
-    past: a new round from now, where the nurses who never answered may be asked again and
-    those who declined are not. [] when it cannot be (closed, or no place to search)."""
-    request = lock_request(session, request.id)
-    if request is None or (not request.postcode and not request.insee):
-        return []
-    return new_round(session, settings, request, "relaunched", now, event="redispatch", actor=actor) or []
-
-
 def find_request(session: Session, reference: str) -> CareRequest | None:
     """The request with this reference; None for anything that is not six digits."""
     if not (
@@ -194,6 +121,20 @@ def find_request(session: Session, reference: str) -> CareRequest | None:
     ):
         return None
     return session.scalar(select(CareRequest).where(CareRequest.reference == reference))
+
+
+def owned_request(session: Session, reference: str, phone: str | None, requester_id: int | None) -> CareRequest | None:
+    """The request with this reference if the caller or texter at ``phone`` may act on it (cancel
+    it): it was made from that number, or by the requester the number belongs to (its own
+    requests, or any made from one of its numbers)."""
+    owners = [CareRequest.callback_phone == phone] if phone else []
+    if requester_id:
+        owners.append(CareRequest.requester_id == requester_id)
+        phones = select(RequesterPhone.phone).where(RequesterPhone.requester_id == requester_id)
+        owners.append(CareRequest.callback_phone.in_(phones))
+    if not owners or not reference:
+        return None
+    return session.scalar(select(CareRequest).where(CareRequest.reference == reference, or_(*owners)))
 
 
 def timeline(request: CareRequest, settings: Settings) -> list[dict]:
