@@ -33,7 +33,7 @@ def main() -> None:
         from dispatch.app.context import db
         from dispatch.app.factory import create_app
         from dispatch.clock import utcnow
-        from dispatch.intake.receipts import receive
+        from dispatch.intake.inbox import receive
         from webhooks.security import twilio_only
         from webhooks.twiml import twiml
 

@@ -18,8 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from dispatch.app.context import DATABASE_DOWN, db, services
 from dispatch.clock import utcnow
 from dispatch.effects import HandleEvent
-from dispatch.intake.inbox import sms_key, status_key
-from dispatch.intake.receipts import receive
+from dispatch.intake.inbox import receive, sms_key, status_key
 from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml

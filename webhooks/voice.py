@@ -17,8 +17,8 @@ from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.config import Settings
 from dispatch.intake import ivr
+from dispatch.intake.inbox import first_time
 from dispatch.intake.ivr_steps import CallInput
-from dispatch.intake.receipts import first_time
 from dispatch.messaging import calls
 from dispatch.phones import try_normalize
 from dispatch.telephony.voice import CallPlan, Dial, Gather, Hangup, Record, Redirect, Say

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from dispatch.clock import utcnow
 from dispatch.effects import Effect, SendMessage
 from dispatch.intake.inbox import handle_event as handle_webhook_event
-from dispatch.intake.receipts import receive
+from dispatch.intake.inbox import receive
 from dispatch.matching.waves import Conflict
 from dispatch.matching.waves import run_wave as run_wave_step
 from dispatch.messaging.refusals import Refusals

@@ -1,6 +1,11 @@
-"""Handling the webhook events a job takes over: texts in, and delivery statuses of texts out.
+"""The inbox of webhook events: a repeated Twilio event (same MessageSid, CallSid, status)
+changes nothing, and the events a job takes over (texts in, delivery statuses of texts out) are
+handled once, a sender's texts in the order they came.
 
-The webhook wrote the event (``dispatch.intake.receipts.receive``) and answered Twilio at once. Here a
+Every event is a receipt row, inserted first (:func:`receive`, :func:`first_time`). Events the
+webhook applies itself (voice steps) are written handled. Texts in and delivery statuses are
+written with their fields, and the webhook answers Twilio at once: it stays a single insert,
+and an event Redis lost is found again by the sweeper. A
 job claims it (``handled_at``, guarded), applies it and commits both together: a worker killed
 halfway leaves the event unhandled for the sweeper, a duplicate job finds it handled. An
 answer to a text goes through the outbox like any other text, first in the returned effects so
@@ -19,18 +24,41 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch.config import Settings
 from dispatch.effects import Effect
-from dispatch.intake.texts_in import handle_sms
-from dispatch.messaging.deliveries import record_inbound, record_status
+from dispatch.intake.texts_in import handle_sms, record_inbound
+from dispatch.messaging.deliveries import record_status
 from dispatch.phones import try_normalize
 from dispatch.telephony.outbox import queue_sms
-from models import WebhookReceipt
+from models import WebhookReceipt, is_postgres
 
 SMS_PREFIX = "sms:"
 STATUS_PREFIX = "sms-status:"
+KEY_LENGTH = 160
+RECEIPTS = WebhookReceipt.__table__  # a plain table insert: one row, no ORM bookkeeping on the webhook's path
+
+
+def first_time(session: Session, key: str, now: datetime) -> bool:
+    """Record an event the caller handles now; False when it was already there (a repeat)."""
+    return _insert(session, key, None, now)
+
+
+def receive(session: Session, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    """Record an event for a job to handle; False when it was already there (a repeat)."""
+    return _insert(session, key, payload, now)
+
+
+def _insert(session: Session, key: str, payload: dict[str, Any] | None, now: datetime) -> bool:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on both databases: no exception to catch, and the
+    transaction stays usable."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    statement = dialect.insert(RECEIPTS).values(
+        key=key[:KEY_LENGTH], payload=payload, handled_at=None if payload is not None else now, created_at=now
+    )
+    return session.execute(statement.on_conflict_do_nothing().returning(RECEIPTS.c.key)).scalar() is not None
 
 
 def sms_key(message_sid: str) -> str:

@@ -1,4 +1,5 @@
-"""An incoming SMS: a nurse's reply, a requester's request or cancellation, or help."""
+"""A text to the single number: a nurse's reply, a requester's request or cancellation, or help;
+and the row that keeps it (the timeline, the simulator)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dispatch.messaging.replies import Outcome, handle_nurse_reply
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import NewRequest, create_request, owned_request
 from dispatch.starts import start_error
-from models import Nurse, Requester, RequesterPhone
+from dispatch.timeline import record
+from models import Message, Nurse, Requester, RequesterPhone
 
 
 def handle_sms(session: Session, settings: Settings, sender: str | None, body: str, now: datetime) -> Outcome:
@@ -77,3 +79,34 @@ def _cancel(
     if effects is None:  # already cancelled (a repeated ANNULER) or long closed
         return Outcome(texts.requester_cancel_unknown(settings.sio_name, request.reference))
     return Outcome(texts.requester_cancelled(settings.sio_name, request.reference), effects)
+
+
+def record_inbound(
+    session: Session,
+    sid: str,
+    sender: str | None,
+    to: str,
+    body: str,
+    now: datetime,
+    *,
+    nurse: Nurse | None = None,
+) -> None:
+    """Keep the incoming text in the messages table (timeline, simulator).
+
+    ``nurse``: the registered nurse who sent it, when a nurse did.
+    """
+    session.add(
+        Message(
+            sid=sid or None,
+            direction="in",
+            kind="inbound",
+            from_phone=sender,
+            to_phone=to,
+            body=body,
+            status="received",
+            nurse_id=nurse.id if nurse else None,
+            created_at=now,
+        )
+    )
+    if nurse is not None:
+        record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])

@@ -1,4 +1,4 @@
-"""Recording texts that came in, and the delivery statuses of texts that went out."""
+"""The delivery statuses of texts that went out (Twilio's status callbacks, applied by a job)."""
 
 from __future__ import annotations
 
@@ -50,37 +50,6 @@ def _move(session: Session, message: Message, status: str, code: int | None) -> 
     for name, value in values.items():
         set_committed_value(message, name, value)
     return True
-
-
-def record_inbound(
-    session: Session,
-    sid: str,
-    sender: str | None,
-    to: str,
-    body: str,
-    now: datetime,
-    *,
-    nurse: Nurse | None = None,
-) -> None:
-    """Keep the incoming text in the messages table (timeline, simulator).
-
-    ``nurse``: the registered nurse who sent it, when a nurse did.
-    """
-    session.add(
-        Message(
-            sid=sid or None,
-            direction="in",
-            kind="inbound",
-            from_phone=sender,
-            to_phone=to,
-            body=body,
-            status="received",
-            nurse_id=nurse.id if nurse else None,
-            created_at=now,
-        )
-    )
-    if nurse is not None:
-        record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])
 
 
 def record_status(
