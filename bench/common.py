@@ -34,8 +34,8 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from dispatch.app.migrate import upgrade  # noqa: E402
 from dispatch.people.tokens import issue_token  # noqa: E402
 from models import Commune, Nurse, NurseSkill, NurseZone, Requester, make_engine, make_sessionmaker  # noqa: E402
-from tests.redis_server import RedisServer, free_port  # noqa: E402
-from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
+from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from tests.support.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -30,7 +30,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from models import CareRequest, Message
-from tests.twilio_standin import TwilioStandin
+from tests.support.twilio_standin import TwilioStandin
 
 
 def post_request(stack: Stack, token: str, insee: str) -> tuple[str, float]:

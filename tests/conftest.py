@@ -19,7 +19,7 @@ from dispatch.app.factory import create_app
 from dispatch.app.migrate import upgrade
 from dispatch.services import reset_services
 from models import Base, make_engine, make_sessionmaker
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("DATABASE_URL", "")
@@ -89,7 +89,7 @@ def env(database_url, redis_url, tmp_path) -> dict[str, str]:
         # The default policy is adaptive, but it runs the fixed waves anyway until the offers
         # table holds history (a fresh test database has none). The tests of waves, fairness
         # order and wave sizes are about the fixed rule: they ask for it, and do not depend on
-        # how little history a test happens to write. tests/test_adaptive_flow.py runs the default.
+        # how little history a test happens to write. tests/integration/test_adaptive_flow.py runs the default.
         "DISPATCH_POLICY": "fixed",
     }
 

@@ -28,7 +28,7 @@ estimates favours the lucky (the winner's curse); shrinking each estimate toward
 its own evidence is what keeps the picked nurses' estimates honest.
 
 **Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
-code's to the last bit: tests/test_estimates.py): logs taken once, the EM's base read once per
+code's to the last bit: tests/unit/test_estimates.py): logs taken once, the EM's base read once per
 offer, a band fitted when first read (a wave reads about one of five), records read by position
 so that plain tuples of :class:`OfferRecord`'s fields serve (``dispatch.matching.history`` builds those).
 """

@@ -1,0 +1,1 @@
+"""The domain on a database and a clock: no Flask, no Redis, no worker."""
