@@ -86,12 +86,15 @@ def env(database_url, redis_url, tmp_path) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": "",
         "PUBLIC_BASE_URL": "http://sio.test",
         "NURSE_TEXTING_HOURS": "",
-        # The default policy is adaptive, but it runs the fixed waves anyway until the offers
-        # table holds history (a fresh test database has none). The tests of waves, fairness
-        # order and wave sizes are about the fixed rule: they ask for it, and do not depend on
-        # how little history a test happens to write. tests/integration/test_adaptive_flow.py runs the default.
-        "DISPATCH_POLICY": "fixed",
+        # The default policy (adaptive) runs, as in production; the tests about the fixed
+        # rule's waves ask for it (``fixed_policy``).
     }
+
+
+@pytest.fixture
+def fixed_policy(env):
+    """For tests of the fixed rule's waves, sizes and fairness order (DISPATCH_POLICY=fixed)."""
+    env["DISPATCH_POLICY"] = "fixed"
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ SAINT_CHAMOND = "42207"
 
 @pytest.fixture
 def env(env):
-    # The default policy, not the fixed waves the other tests ask for. DISPATCH_WAVE_WAIT_S is
-    # the longest an adaptive wave waits: two seconds here, so the next wave comes within the test.
-    del env["DISPATCH_POLICY"]
+    # The default policy. DISPATCH_WAVE_WAIT_S is the longest an adaptive wave waits: two
+    # seconds here, so the next wave comes within the test.
     env.update({"DISPATCH_WAVE_WAIT_S": "2", "DISPATCH_RADIUS_KM": "0"})
     return env
 

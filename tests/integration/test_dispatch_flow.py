@@ -18,8 +18,9 @@ SAINT_CHAMOND = "42207"
 
 
 @pytest.fixture
-def env(env):
-    # A wave waits a minute (longer than any test here), the usual nurse one second.
+def env(env, fixed_policy):
+    # The fixed rule's waves (of 2): a wave waits a minute (longer than any test here), the
+    # usual nurse one second.
     env.update(
         {
             "DISPATCH_WAVE_SIZES": "2,2",
