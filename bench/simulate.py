@@ -37,7 +37,7 @@ from bench.sim_region import SimNurse, SimRequest, load_places, make_nurses, mak
 from bench.sim_report import DayResult, measure, table, verdicts, write_csv
 from dispatch.config import ConfigError, Settings, load_settings
 from dispatch.migrate import upgrade
-from models import Message, Nurse, NurseSkill, NurseZone, make_engine, make_sessionmaker
+from models import Message, Nurse, NurseAbsence, NurseSkill, NurseZone, make_engine, make_sessionmaker
 
 TIMEZONE = ZoneInfo("Europe/Paris")
 # name → the settings that make it (DISPATCH_* variables of DESIGN §4).
@@ -116,6 +116,7 @@ def _insert_nurses(url: str, nurses: list[SimNurse], since: datetime) -> None:
             row = Nurse(phone=nurse.phone, name=nurse.name, availability=nurse.availability, created_at=since)
             row.zones = [NurseZone(insee=z) for z in nurse.zones]
             row.skills = [NurseSkill(skill=s) for s in nurse.skills]
+            row.absences = [NurseAbsence(starts_on=start, ends_on=end) for start, end in nurse.absences]
             session.add(row)
     engine.dispose()
 
