@@ -58,6 +58,7 @@ class Counts:
     calls: int = 0  # calls the code asked for
     waves: int = 0  # wave jobs run
     answers: Counter = field(default_factory=Counter)  # yes, no, silent, too late
+    accepted: int = 0  # yeses that won the request
     withdrawals: int = 0  # DESISTE that reopened a request
     cancellations: int = 0  # requester's cancellations the code carried out
     swept: int = 0  # overdue waves and texts the sweeper found (work no job was carrying)
@@ -189,6 +190,7 @@ class Simulation:
                     self.counts.answers["yes"] += 1
                     outcome = accept(session, self.settings, offer.nurse, offer, now)
                     if offer.status == "accepted":
+                        self.counts.accepted += 1
                         self.state.patients[slot] += 1
                         self._plan_withdrawal(now, offer.request, sim)
                 else:
