@@ -119,8 +119,8 @@ def week_requests(
             }
         )
     for _ in range(counts[EVENING]):
-        hour = 18.5 + 13.0 * rng.random() ** 1.5  # to 07:30 the next morning, denser in the evening
-        at = _local(on + timedelta(days=int(hour // 24)), hour % 24, tz)
+        minutes = round(60 * (18.5 + 13.0 * rng.random() ** 1.5))  # to 07:30 the next morning, denser early
+        at = _local(on + timedelta(days=minutes // 1440), (minutes % 1440) / 60, tz)
         draft = {"kind": EVENING, "care": _pick(rng, EVENING_CARE), "at": at, "usual_share": 0.2}
         if rng.random() < EVENING_URGENT:
             draft["urgent"] = True

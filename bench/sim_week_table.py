@@ -54,7 +54,7 @@ DETAIL_COLUMNS = (
     ("unfilled", 8, lambda r: str(r.unfilled)),
     ("of which 0 offer", 16, lambda r: str(r.unfilled_no_offer)),
     ("open at end", 11, lambda r: str(r.open_at_end)),
-    ("texts outside hours, by kind", 28, lambda r: r.outside_hours_detail or "-"),
+    ("texts outside hours, by kind", 40, lambda r: r.outside_hours_detail or "-"),
     ("alerts outside service hours", 28, lambda r: str(r.alerts_outside_service_hours)),
     ("swept", 5, lambda r: str(r.swept)),
     ("same-day median", 15, lambda r: _minutes(r.same_day_median_min)),
