@@ -145,6 +145,7 @@ class WeekResult:
     unfilled: int  # requests ever declared unfilled
     unfilled_no_offer: int
     unfilled_no_offer_available: int
+    no_offer_detail: str  # the previous figure by kind of request
     longest_gap_days: float
     longest_gap_nurse: int | None  # her index in the simulated region
     willing_nurses: int
@@ -216,6 +217,7 @@ def measure_week(
     allowed = [i for i in planned if eligibility.allowed(week[i])]
     unfilled = {i: at for i in ids if (at := first(i, "unfilled")) is not None}
     no_offer = [i for i, at in unfilled.items() if first_sent.get(i) is None or first_sent[i] > at]
+    no_offer_free = Counter(week[i].kind for i in no_offer if eligibility.takers(week[i]))
     texts_about = _texts_to_nurses(session, ids)
     same_day_texts = sum(texts_about[i] for i in same_day)
     outside = _outside_hours(session, texting, tz, week_start, settings.sio_name)
@@ -241,7 +243,8 @@ def measure_week(
         outside_hours_detail=" ".join(f"{k}:{v}" for k, v in sorted(outside.items())),
         unfilled=len(unfilled),
         unfilled_no_offer=len(no_offer),
-        unfilled_no_offer_available=sum(1 for i in no_offer if eligibility.takers(week[i])),
+        unfilled_no_offer_available=sum(no_offer_free.values()),
+        no_offer_detail=" ".join(f"{k.replace(' ', '-')}:{v}" for k, v in sorted(no_offer_free.items())),
         longest_gap_days=gap,
         longest_gap_nurse=gap_nurse,
         willing_nurses=willing,

@@ -53,6 +53,7 @@ DETAIL_COLUMNS = (
     ("withdrawn", 9, lambda r: str(r.withdrawals)),
     ("unfilled", 8, lambda r: str(r.unfilled)),
     ("of which 0 offer", 16, lambda r: str(r.unfilled_no_offer)),
+    ("0 offer, nurse free, by kind", 45, lambda r: r.no_offer_detail or "-"),
     ("open at end", 11, lambda r: str(r.open_at_end)),
     ("texts outside hours, by kind", 40, lambda r: r.outside_hours_detail or "-"),
     ("alerts outside service hours", 28, lambda r: str(r.alerts_outside_service_hours)),
@@ -80,7 +81,7 @@ def verdicts(results: list[WeekResult], policy: str) -> list[str]:
     line(
         chosen.unfilled_no_offer_available == 0,
         f"{chosen.unfilled_no_offer_available} requests unfilled without an offer while a zone nurse was free "
-        "(target 0)",
+        f"(target 0){': ' + chosen.no_offer_detail if chosen.no_offer_detail else ''}",
     )
     share = planned_share(chosen)
     line(

@@ -61,7 +61,8 @@ def test_the_figures_hold_together(runs):
         assert r.unfilled_no_offer_available <= r.unfilled_no_offer <= r.unfilled
         assert r.texts_per_request * r.requests <= run.books.texts_sent_rows
         assert r.same_day_median_min is not None and r.median_first_yes_min is not None
-        assert r.texts_outside_hours == sum(int(part.rpartition(":")[2]) for part in r.outside_hours_detail.split())
+        assert r.texts_outside_hours == _total(r.outside_hours_detail)
+        assert r.unfilled_no_offer_available == _total(r.no_offer_detail)
         assert 0 < r.willing_nurses < OPTIONS.nurses
         assert r.longest_gap_days <= 2 + 7  # history and week
     by_name = {run.result.strategy: run.result for run in runs}
@@ -147,6 +148,11 @@ def test_a_held_text_leaves_at_its_time(tmp_path: Path):
     engine.close()
     assert sent == {by_row.message_id: morning, by_effect.message_id: later, at_once.message_id: now}
     assert engine.counts.texts == 3
+
+
+def _total(detail: str) -> int:
+    """The sum of a ``kind:count kind:count`` detail."""
+    return sum(int(part.rpartition(":")[2]) for part in detail.split())
 
 
 def _places() -> list[Place]:
