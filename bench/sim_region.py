@@ -165,16 +165,22 @@ def _local(day: date, hour: float, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=tz)
 
 
+def nurses_by_zone(nurses: list[SimNurse]) -> dict[str, list[SimNurse]]:
+    """Each commune's nurses, those who declared it."""
+    by_zone: dict[str, list[SimNurse]] = {}
+    for nurse in nurses:
+        for insee in nurse.zones:
+            by_zone.setdefault(insee, []).append(nurse)
+    return by_zone
+
+
 def make_requests(
     places: list[Place], nurses: list[SimNurse], day: int, on: date, count: int, seed: int, tz: ZoneInfo
 ) -> list[SimRequest]:
     """One day's requests, in arrival order: where, what care, when, whose usual nurse."""
     rng = random.Random(f"{seed}:requests:{day}")
     weights = [p.weight for p in places]
-    by_zone: dict[str, list[SimNurse]] = {}
-    for nurse in nurses:
-        for insee in nurse.zones:
-            by_zone.setdefault(insee, []).append(nurse)
+    by_zone = nurses_by_zone(nurses)
     drafts = []
     for number in range(count):
         kind = _pick(rng, KINDS)

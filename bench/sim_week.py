@@ -28,7 +28,18 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from bench.sim_region import CARE_BY_KIND, KINDS, USUAL_SHARE, Place, SimNurse, SimRequest, _arrival, _local, _pick
+from bench.sim_region import (
+    CARE_BY_KIND,
+    KINDS,
+    USUAL_SHARE,
+    Place,
+    SimNurse,
+    SimRequest,
+    _arrival,
+    _local,
+    _pick,
+    nurses_by_zone,
+)
 
 UTC = ZoneInfo("UTC")
 SAME_DAY, EVENING, PLANNED_TIMED, PLANNED_DATE = "same-day", "evening/night", "planned timed", "planned date-only"
@@ -101,10 +112,7 @@ def week_requests(
     """One day's requests of the week (the evening's run into the next morning), in arrival order."""
     rng = random.Random(f"{seed}:week-requests:{day}")
     weights = [p.weight for p in places]
-    by_zone: dict[str, list[SimNurse]] = {}
-    for nurse in nurses:
-        for insee in nurse.zones:
-            by_zone.setdefault(insee, []).append(nurse)
+    by_zone = nurses_by_zone(nurses)
     volume = VOLUME[day_type(on)]
     counts = {kind: _count(rng, weekday_count * share) for kind, share in volume.items()}
     drafts: list[dict] = []

@@ -44,7 +44,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bench.sim_nurses import works_for, would_say_yes
-from bench.sim_region import SimNurse, SimRequest
+from bench.sim_region import SimNurse, SimRequest, nurses_by_zone
 from bench.sim_report import percentile
 from bench.sim_week import EVENING, PLANNED, PLANNED_DATE, PLANNED_TIMED, SAME_DAY
 from dispatch import texts
@@ -86,10 +86,7 @@ class Eligibility:
     def __init__(self, nurses: list[SimNurse], texting: WeeklyHours, tz: ZoneInfo):
         self.tz, self.texting = tz, texting
         self.hours = {n.index: WeeklyHours.parse(n.availability) for n in nurses}
-        self.by_zone: dict[str, list[SimNurse]] = defaultdict(list)
-        for nurse in nurses:
-            for insee in nurse.zones:
-                self.by_zone[insee].append(nurse)
+        self.by_zone = nurses_by_zone(nurses)
         self.by_phone = {n.phone: n for n in nurses}
 
     def moment(self, sim: SimRequest) -> tuple[datetime, bool]:

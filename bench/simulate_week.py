@@ -34,21 +34,24 @@ if __package__ in (None, ""):  # run as a file: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sim_engine import Counts, Simulation, State
-from bench.sim_region import SimNurse, SimRequest, load_places, make_nurses
+from bench.sim_region import SimNurse, SimRequest, make_nurses
 from bench.sim_week import week_nurses, week_requests
 from bench.sim_week_report import WeekResult, measure_week
 from bench.sim_week_table import tables, verdicts, write
 from bench.simulate import (
-    SHORT_NAMES,
     STRATEGIES,
     TIMEZONE,
+    UsageError,
     _insert_nurses,
-    _migrated_template,
+    add_common_arguments,
+    common_options,
     copy_database,
+    new_database,
+    strategy_names,
     strategy_settings,
 )
 from dispatch.config import ConfigError
-from models import Event, Message, make_engine, make_sessionmaker
+from models import Event, Message
 
 DEFAULT_STRATEGIES = ("broadcast", "fixed 3,5,10", "adaptive")
 DEFAULT_POLICY = "adaptive"  # DISPATCH_POLICY's default: the strategy the issue's targets are for
@@ -111,13 +114,7 @@ def build_base(workdir: Path, options: WeekOptions) -> Base:
     """Database, nurses and history, the engine paused at Monday 00:00."""
     if options.monday.weekday() != 0:
         raise ValueError(f"--monday {options.monday} is not a Monday")
-    path = workdir / "base.db"
-    url = f"sqlite:///{path}"
-    copy_database(_migrated_template(), path)
-    engine = make_engine(url)
-    with make_sessionmaker(engine)() as session:
-        places = load_places(session, list(options.departments), options.seed)
-    engine.dispose()
+    path, url, places = new_database(workdir / "base.db", options)
     first = options.monday - timedelta(days=options.warmup_days)
     drawn = make_nurses(places, options.nurses, options.seed)
     nurses = week_nurses(drawn, first, options.warmup_days + 7, options.seed)
@@ -220,67 +217,26 @@ def simulate_week(options: WeekOptions, workdir: Path | None = None) -> list[Wee
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench.simulate_week", description=__doc__.split("\n\n")[0])
-    defaults = WeekOptions()
-    parser.add_argument(
-        "--departments",
-        default=",".join(defaults.departments),
-        help="department codes, comma-separated (default: %(default)s, the Loire)",
+    add_common_arguments(
+        parser,
+        WeekOptions(),
+        strategies="broadcast,fixed,adaptive",
+        requests="requests on a weekday (fewer at weekends and on public holidays)",
+        warmup="days of history run first, once, by --warmup-strategy",
     )
-    parser.add_argument("--nurses", type=int, default=defaults.nurses)
-    parser.add_argument("--requests", type=int, default=defaults.requests, help="requests on a weekday")
-    parser.add_argument(
-        "--warmup-days", type=int, default=defaults.warmup_days, help="days of history run first, for every strategy"
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--monday", type=date.fromisoformat, default=defaults.monday, help="the measured week")
-    parser.add_argument(
-        "--strategies", default="broadcast,fixed,adaptive", help="comma-separated among: " + ", ".join(SHORT_NAMES)
-    )
-    parser.add_argument(
-        "--warmup-strategy", default="adaptive", help="the history's strategy (default: the default policy)"
-    )
-    parser.add_argument("--texting-hours", default=defaults.texting_hours, help="NURSE_TEXTING_HOURS")
-    parser.add_argument("--jobs", type=int, default=defaults.jobs, help="strategies run in parallel")
-    parser.add_argument("--delivery", choices=("direct", "outbox"), default=defaults.delivery)
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="DISPATCH_NAME=VALUE", help="a DISPATCH_* setting for all"
-    )
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--monday", type=date.fromisoformat, default=WeekOptions().monday, help="the measured week")
+    parser.add_argument("--warmup-strategy", default="adaptive", help="the history's strategy (default: the default)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        strategies = tuple(SHORT_NAMES[s.strip()] for s in args.strategies.split(",") if s.strip())
-        warmup_strategy = SHORT_NAMES[args.warmup_strategy]
-    except KeyError as err:
-        print(f"unknown strategy {err.args[0]!r}; expected among: {', '.join(SHORT_NAMES)}", file=sys.stderr)
-        return 2
-    overrides = dict(item.partition("=")[::2] for item in args.set)
-    bad = [name for name in overrides if not name.startswith("DISPATCH_")]
-    if bad:
-        print(f"--set {bad[0]}: only DISPATCH_* settings can be changed", file=sys.stderr)
-        return 2
-    if args.nurses < 1 or args.requests < 1 or args.warmup_days < 0:
-        print("--nurses and --requests must be at least 1, --warmup-days at least 0", file=sys.stderr)
-        return 2
-    options = WeekOptions(
-        departments=tuple(d.strip() for d in args.departments.split(",") if d.strip()),
-        nurses=args.nurses,
-        requests=args.requests,
-        warmup_days=args.warmup_days,
-        seed=args.seed,
-        monday=args.monday,
-        strategies=strategies,
-        warmup_strategy=warmup_strategy,
-        texting_hours=args.texting_hours,
-        jobs=args.jobs,
-        delivery=args.delivery,
-        settings=overrides,
-    )
     started = time.perf_counter()
-    try:
+    try:  # a bad option (UsageError), not a Monday, an unknown department or a bad --set value
+        warmup = strategy_names(args.warmup_strategy)
+        if len(warmup) != 1:
+            raise UsageError(f"--warmup-strategy {args.warmup_strategy!r}: one strategy")
+        options = WeekOptions(**common_options(args), monday=args.monday, warmup_strategy=warmup[0])
         runs = simulate_week(options)
     except (ValueError, ConfigError) as err:
         print(err, file=sys.stderr)

@@ -88,6 +88,13 @@ def test_the_same_seed_gives_the_same_week(runs):
     assert replace(again.result, runtime_s=0) == replace(first.result, runtime_s=0)
 
 
+def test_delivery_through_the_outbox_gives_the_same_week(runs):
+    (outbox,) = simulate_week.simulate_week(replace(OPTIONS, strategies=("fixed 3,5,10",), delivery="outbox"))
+    direct = next(run for run in runs if run.result.strategy == "fixed 3,5,10")
+    assert replace(outbox.result, runtime_s=0) == replace(direct.result, runtime_s=0)
+    assert outbox.books == direct.books
+
+
 def test_a_week_of_requests():
     nurses = make_nurses(_places(), 40, 1)
     monday = date(2024, 5, 6)
@@ -148,6 +155,18 @@ def test_a_held_text_leaves_at_its_time(tmp_path: Path):
     engine.close()
     assert sent == {by_row.message_id: morning, by_effect.message_id: later, at_once.message_id: now}
     assert engine.counts.texts == 3
+
+
+def test_bad_options_are_refused(capsys, tmp_path):
+    tiny = ["--departments", "75", "--nurses", "5", "--requests", "2", "--warmup-days", "0", "--out", str(tmp_path)]
+    assert simulate_week.main([*tiny, "--strategies", "fixed,nope"]) == 2
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
+    assert simulate_week.main([*tiny, "--warmup-strategy", "fixed,adaptive"]) == 2
+    assert "--warmup-strategy 'fixed,adaptive': one strategy" in capsys.readouterr().err
+    assert simulate_week.main([*tiny, "--monday", "2024-05-07"]) == 2
+    assert "2024-05-07 is not a Monday" in capsys.readouterr().err
+    assert simulate_week.main([*tiny, "--set", "SECRET_KEY=x"]) == 2
+    assert "only DISPATCH_* settings" in capsys.readouterr().err
 
 
 def _total(detail: str) -> int:
