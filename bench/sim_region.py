@@ -62,6 +62,10 @@ class SimNurse:
     median_delay_s: float  # her typical time to answer (outside her busy hours)
     busy_hours: frozenset[int]
     capacity: int  # new patients she can take in a day
+    # The week simulator's (bench.sim_week); the day simulator leaves them as they are here.
+    absences: tuple[tuple[date, date], ...] = ()  # inclusive local dates, also written to the database
+    sleeps: bool = False  # a text that reaches her at night waits for the morning
+    keeps_hours: bool = False  # says no to care at a time outside her declared hours
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,12 @@ class SimRequest:
     start_at: datetime | None
     has_start_time: bool
     callback_phone: str
+    # The week simulator's (bench.sim_week); the day simulator leaves them as they are here.
+    urgent: bool = False
+    usual_reply: float | None = None  # how often the usual nurse answers (None: bench.sim_nurses.USUAL_REPLY)
+    care_day: date | None = None  # the local day of the care, whose capacity a yes uses (None: ``day``)
+    withdraw_after_s: float | None = None  # the first nurse to accept withdraws (DESISTE) this long after
+    cancel_after_s: float | None = None  # the requester cancels this long after the request
 
 
 def _distance(a: Place, b: Place) -> float:
@@ -155,16 +165,22 @@ def _local(day: date, hour: float, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=tz)
 
 
+def nurses_by_zone(nurses: list[SimNurse]) -> dict[str, list[SimNurse]]:
+    """Each commune's nurses, those who declared it."""
+    by_zone: dict[str, list[SimNurse]] = {}
+    for nurse in nurses:
+        for insee in nurse.zones:
+            by_zone.setdefault(insee, []).append(nurse)
+    return by_zone
+
+
 def make_requests(
     places: list[Place], nurses: list[SimNurse], day: int, on: date, count: int, seed: int, tz: ZoneInfo
 ) -> list[SimRequest]:
     """One day's requests, in arrival order: where, what care, when, whose usual nurse."""
     rng = random.Random(f"{seed}:requests:{day}")
     weights = [p.weight for p in places]
-    by_zone: dict[str, list[SimNurse]] = {}
-    for nurse in nurses:
-        for insee in nurse.zones:
-            by_zone.setdefault(insee, []).append(nurse)
+    by_zone = nurses_by_zone(nurses)
     drafts = []
     for number in range(count):
         kind = _pick(rng, KINDS)

@@ -126,14 +126,14 @@ COLUMNS = (
 )
 
 
-def table(results: list[DayResult]) -> str:
-    """The plain-text table (also valid Markdown)."""
+def table(results: list, columns=COLUMNS) -> str:
+    """The plain-text table (also valid Markdown): ``columns`` are (title, width, cell of a result)."""
     lines = [
-        "| " + " | ".join(name.ljust(width) for name, width, _ in COLUMNS) + " |",
-        "|" + "|".join("-" * (width + 2) for _, width, _ in COLUMNS) + "|",
+        "| " + " | ".join(name.ljust(width) for name, width, _ in columns) + " |",
+        "|" + "|".join("-" * (width + 2) for _, width, _ in columns) + "|",
     ]
     for result in results:
-        lines.append("| " + " | ".join(str(cell(result)).ljust(width) for _, width, cell in COLUMNS) + " |")
+        lines.append("| " + " | ".join(str(cell(result)).ljust(width) for _, width, cell in columns) + " |")
     return "\n".join(lines)
 
 
@@ -169,9 +169,10 @@ def verdicts(results: list[DayResult]) -> list[str]:
     return lines
 
 
-def write_csv(results: list[DayResult], path: Path) -> None:
+def write_csv(results: list, path: Path) -> None:
+    """One row per result (a dataclass: a DayResult or a week's result), floats to 4 decimals."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(DayResult)])
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(results[0])] if results else [])
         writer.writeheader()
         for result in results:
             row = asdict(result)

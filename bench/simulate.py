@@ -33,11 +33,11 @@ if __package__ in (None, ""):  # run as a file: make the project importable
 
 from bench.sim_engine import Simulation
 from bench.sim_plot import write_svg
-from bench.sim_region import SimNurse, SimRequest, load_places, make_nurses, make_requests
+from bench.sim_region import Place, SimNurse, SimRequest, load_places, make_nurses, make_requests
 from bench.sim_report import DayResult, measure, table, verdicts, write_csv
 from dispatch.app.migrate import upgrade
 from dispatch.config import ConfigError, Settings, load_settings
-from models import Message, Nurse, NurseSkill, NurseZone, make_engine, make_sessionmaker
+from models import Message, Nurse, NurseAbsence, NurseSkill, NurseZone, make_engine, make_sessionmaker
 
 TIMEZONE = ZoneInfo("Europe/Paris")
 # name → the settings that make it (DISPATCH_* variables of DESIGN §4).
@@ -116,6 +116,7 @@ def _insert_nurses(url: str, nurses: list[SimNurse], since: datetime) -> None:
             row = Nurse(phone=nurse.phone, name=nurse.name, availability=nurse.availability, created_at=since)
             row.zones = [NurseZone(insee=z) for z in nurse.zones]
             row.skills = [NurseSkill(skill=s) for s in nurse.skills]
+            row.absences = [NurseAbsence(starts_on=start, ends_on=end) for start, end in nurse.absences]
             session.add(row)
     engine.dispose()
 
@@ -141,15 +142,20 @@ def _migrated_template() -> Path:
 _TEMPLATES: list[tempfile.TemporaryDirectory] = []
 
 
-def build_base(workdir: Path, options: Options) -> tuple[Path, list[SimNurse], list[SimRequest]]:
-    """The shared starting point: migrated database, nurses, and the warm-up days already run."""
-    path = workdir / "base.db"
+def new_database(path: Path, options) -> tuple[Path, str, list[Place]]:
+    """A migrated database at ``path`` (communes loaded), its URL, and the departments' places."""
     url = f"sqlite:///{path}"
     copy_database(_migrated_template(), path)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
         places = load_places(session, list(options.departments), options.seed)
     engine.dispose()
+    return path, url, places
+
+
+def build_base(workdir: Path, options: Options) -> tuple[Path, list[SimNurse], list[SimRequest]]:
+    """The shared starting point: migrated database, nurses, and the warm-up days already run."""
+    path, url, places = new_database(workdir / "base.db", options)
     nurses = make_nurses(places, options.nurses, options.seed)
     first_day = datetime.combine(options.day - timedelta(days=options.warmup_days + 1), datetime.min.time(), TIMEZONE)
     _insert_nurses(url, nurses, first_day)
@@ -215,27 +221,22 @@ def simulate(options: Options, workdir: Path | None = None) -> list[StrategyRun]
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench.simulate", description=__doc__.split("\n\n")[0])
-    defaults = Options()
+class UsageError(ValueError):
+    """A bad command-line option; the message is the line to print."""
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, defaults, *, strategies: str, requests: str, warmup: str):
+    """The options the day and the week simulators share, with their defaults from ``defaults``."""
     parser.add_argument(
         "--departments",
         default=",".join(defaults.departments),
         help="department codes, comma-separated (default: %(default)s, the Loire)",
     )
     parser.add_argument("--nurses", type=int, default=defaults.nurses)
-    parser.add_argument("--requests", type=int, default=defaults.requests, help="requests on the measured day")
-    parser.add_argument(
-        "--warmup-days",
-        type=int,
-        default=defaults.warmup_days,
-        help="days of history run first, with the fixed waves, for every strategy alike",
-    )
+    parser.add_argument("--requests", type=int, default=defaults.requests, help=requests)
+    parser.add_argument("--warmup-days", type=int, default=defaults.warmup_days, help=warmup)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--date", type=date.fromisoformat, default=defaults.day, help="the measured day")
-    parser.add_argument(
-        "--strategies", default="broadcast,one,fixed,adaptive", help="comma-separated among: " + ", ".join(SHORT_NAMES)
-    )
+    parser.add_argument("--strategies", default=strategies, help="comma-separated among: " + ", ".join(SHORT_NAMES))
     parser.add_argument("--texting-hours", default=defaults.texting_hours, help="NURSE_TEXTING_HOURS ('' for always)")
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="strategies run in parallel")
     parser.add_argument(
@@ -252,39 +253,57 @@ def _parser() -> argparse.ArgumentParser:
         help="a DISPATCH_* setting for every strategy (a strategy's own settings win), e.g. DISPATCH_WAVE_WAIT_S=300",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+
+
+def strategy_names(text: str) -> tuple[str, ...]:
+    """``broadcast,fixed`` → the strategies' full names; raises UsageError for an unknown one."""
+    try:
+        return tuple(SHORT_NAMES[s.strip()] for s in text.split(",") if s.strip())
+    except KeyError as err:
+        raise UsageError(f"unknown strategy {err.args[0]!r}; expected among: {', '.join(SHORT_NAMES)}") from None
+
+
+def common_options(args: argparse.Namespace) -> dict:
+    """The shared options' values, checked (:func:`add_common_arguments`); raises UsageError."""
+    strategies = strategy_names(args.strategies)
+    overrides = dict(item.partition("=")[::2] for item in args.set)
+    bad = [name for name in overrides if not name.startswith("DISPATCH_")]
+    if bad:
+        raise UsageError(f"--set {bad[0]}: only DISPATCH_* settings can be changed")
+    if args.nurses < 1 or args.requests < 1 or args.warmup_days < 0:
+        raise UsageError("--nurses and --requests must be at least 1, --warmup-days at least 0")
+    return {
+        "departments": tuple(d.strip() for d in args.departments.split(",") if d.strip()),
+        "nurses": args.nurses,
+        "requests": args.requests,
+        "warmup_days": args.warmup_days,
+        "seed": args.seed,
+        "strategies": strategies,
+        "texting_hours": args.texting_hours,
+        "jobs": args.jobs,
+        "delivery": args.delivery,
+        "settings": overrides,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench.simulate", description=__doc__.split("\n\n")[0])
+    add_common_arguments(
+        parser,
+        Options(),
+        strategies="broadcast,one,fixed,adaptive",
+        requests="requests on the measured day",
+        warmup="days of history run first, with the fixed waves, for every strategy alike",
+    )
+    parser.add_argument("--date", type=date.fromisoformat, default=Options().day, help="the measured day")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        strategies = tuple(SHORT_NAMES[s.strip()] for s in args.strategies.split(",") if s.strip())
-    except KeyError as err:
-        print(f"unknown strategy {err.args[0]!r}; expected among: {', '.join(SHORT_NAMES)}", file=sys.stderr)
-        return 2
-    overrides = dict(item.partition("=")[::2] for item in args.set)
-    bad = [name for name in overrides if not name.startswith("DISPATCH_")]
-    if bad:
-        print(f"--set {bad[0]}: only DISPATCH_* settings can be changed", file=sys.stderr)
-        return 2
-    if args.nurses < 1 or args.requests < 1 or args.warmup_days < 0:
-        print("--nurses and --requests must be at least 1, --warmup-days at least 0", file=sys.stderr)
-        return 2
-    options = Options(
-        departments=tuple(d.strip() for d in args.departments.split(",") if d.strip()),
-        nurses=args.nurses,
-        requests=args.requests,
-        warmup_days=args.warmup_days,
-        seed=args.seed,
-        day=args.date,
-        strategies=strategies,
-        texting_hours=args.texting_hours,
-        jobs=args.jobs,
-        delivery=args.delivery,
-        settings=overrides,
-    )
     started = time.perf_counter()
-    try:
+    try:  # a bad option (UsageError), an unknown department or a bad --set value
+        options = Options(**common_options(args), day=args.date)
         runs = simulate(options)
     except (ValueError, ConfigError) as err:
         print(err, file=sys.stderr)
