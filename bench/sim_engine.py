@@ -329,7 +329,7 @@ class Simulation:
                 self.urls,
                 message_ids,
                 now,
-                sio_name=self.settings.sio_name,
+                settings=self.settings,
                 refusals=Refusals(self.settings),
             ).effects
             sent = self._sent_texts(session, message_ids)

@@ -14,9 +14,10 @@ every move with the statuses it may start from.
 
 **The clock.** What a request's times mean, computed here and nowhere else:
 
-- Offers go out only inside ``NURSE_TEXTING_HOURS`` unless the request is urgent; so do the
-  other texts and calls of a request (notices to nurses, news to the requester), except the
-  direct answer to someone's own text. Waiting for the morning is not searching: every wait
+- Offers go out only inside ``NURSE_TEXTING_HOURS`` unless the request is urgent; so does the
+  news to the requester and the coordinators. Other texts to a nurse ("pourvue", "annulée")
+  wait for texting hours even for an urgent request; only the direct answer to her own text
+  goes at any hour. Waiting for the morning is not searching: every wait
   of the search (the usual nurse's window, a wave's wait, ``DISPATCH_GIVE_UP_S``) counts only
   texting time (plain time for an urgent request).
 - A request whose care starts later than that is searched for longer: until two hours of
@@ -158,10 +159,16 @@ def offer_hours(settings: Settings, request: CareRequest) -> WeeklyHours:
 
 
 def send_time(settings: Settings, request: CareRequest | None, now: datetime) -> datetime:
-    """When a text or call about ``request`` (not a direct answer) may leave: now, or when
-    texting hours open again."""
+    """When an offer, or news about ``request`` to its requester or the coordinators, may leave:
+    now for an urgent request, else within texting hours."""
     if request is not None and request.urgent:
         return now
+    return nurse_notice_time(settings, now)
+
+
+def nurse_notice_time(settings: Settings, now: datetime) -> datetime:
+    """When a notice to a nurse may leave ("pourvue", "annulée"...: anything but an offer and the
+    answer to her own text): within texting hours, even for an urgent request."""
     return settings.nurse_texting_hours.next_open(now.astimezone(settings.timezone)).astimezone(now.tzinfo)
 
 

@@ -111,7 +111,7 @@ def _send(svc: Services, message_ids: list[int]) -> None:
             urls,
             message_ids,
             utcnow(),
-            sio_name=svc.settings.sio_name,
+            settings=svc.settings,
             refusals=Refusals(svc.settings),
         )
     carry_out(svc, delivery.effects)

@@ -85,7 +85,7 @@ def handle_event(session: Session, settings: Settings, key: str, now: datetime) 
         payload["status"],
         payload.get("code"),
         now,
-        sio_name=settings.sio_name,
+        settings=settings,
     )
 
 

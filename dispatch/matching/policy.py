@@ -21,9 +21,10 @@ Used by ``dispatch.matching.waves.plan_next_wave`` when ``DISPATCH_POLICY=adapti
    its likeliest nurses goes on at the usual pace instead of texting the whole zone.
 5. :func:`choose_wait`: the wave waits until, by the estimates, a yes should have come (its
    chance reaches ``TARGET``), never less than ``MIN_WAIT_S`` nor more than ``DISPATCH_WAVE_WAIT_S``.
-6. :func:`explore`: one more place in a wave for the candidate who said yes in her history and
-   has had no offer for the longest, once that is over ``EXPLORE_AFTER`` (3 days): an estimate
-   drawn from old answers can never freeze a willing nurse out, at a text a wave at most.
+6. :func:`explore`: one more place in a wave for the candidate who said yes in her history (or
+   has too little of it to judge) and has had no offer for the longest, once that is over
+   ``EXPLORE_AFTER`` (3 days; at once for a nurse never texted): an estimate drawn from old
+   answers, or from none, can never freeze a willing nurse out, at a text a wave at most.
 
 A wave costs about twice its size: the offers, then a "pourvue" notice to every nurse still
 silent when someone says yes. That is why waves stop at the target instead of texting everyone.
@@ -60,6 +61,7 @@ RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
 EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
 YES_FIELD = OfferRecord._fields.index("yes")
+ANSWERED_FIELD = OfferRecord._fields.index("answered")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
 
@@ -261,23 +263,31 @@ def adaptive_wave(
 
 
 def explore(ordered: list[Candidate], chosen: list[int], history: History, now: datetime) -> list[int]:
-    """The wave's exploration place: the candidate left out of it who said yes in her history
-    and has had no offer for the longest, if that is over ``EXPLORE_AFTER`` (none otherwise).
+    """The wave's exploration place: among the candidates left out of it who said yes in their
+    history or have too little of it to judge (a nurse never texted, a newcomer), the one who
+    has had no offer for the longest, if that is over ``EXPLORE_AFTER`` (none otherwise).
 
     Estimates are only as good as the offers behind them: a nurse ranked low (she answers late,
-    say) would get no offer, hence no new answer, and stay ranked low for as long as her old
-    answers are in the history. One place a wave, for the most neglected willing nurse, bounds
-    what exploring costs (a text a wave at most) and ends any such freeze within days.
+    or nothing is known of her) would get no offer, hence no new answer, and stay ranked low for
+    as long as her old answers are in the history. One place a wave, for the most neglected
+    willing nurse, bounds what exploring costs (a text a wave at most) and ends any such freeze
+    within days.
     """
     taken = set(chosen)
+
+    def worth_asking(nurse_id: int) -> bool:
+        records = history.records.get(nurse_id, ())
+        answers = sum(1 for r in records if r[ANSWERED_FIELD])
+        return answers < MIN_ANSWERS or any(r[YES_FIELD] for r in records)
+
     neglected = [
         c
         for c in ordered
         if c.nurse_id not in taken
-        and c.last_offer_at is not None
-        and now - c.last_offer_at >= EXPLORE_AFTER
-        and any(record[YES_FIELD] for record in history.records.get(c.nurse_id, ()))
+        and (c.last_offer_at is None or now - c.last_offer_at >= EXPLORE_AFTER)
+        and worth_asking(c.nurse_id)
     ]
     if not neglected:
         return []
-    return [min(neglected, key=lambda c: (c.last_offer_at, c.nurse_id)).nurse_id]
+    oldest = min(neglected, key=lambda c: (c.last_offer_at is not None, c.last_offer_at or now, c.nurse_id))
+    return [oldest.nurse_id]

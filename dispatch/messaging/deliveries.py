@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import OfferStatus
 from dispatch.matching.waves import offer_failed
@@ -53,7 +54,14 @@ def _move(session: Session, message: Message, status: str, code: int | None) -> 
 
 
 def record_status(
-    session: Session, message_id: int | None, sid: str, status: str, code: int | None, now: datetime, *, sio_name: str
+    session: Session,
+    message_id: int | None,
+    sid: str,
+    status: str,
+    code: int | None,
+    now: datetime,
+    *,
+    settings: Settings,
 ) -> list[Effect]:
     """Apply a status callback: the message's status, the offer's fate, the timeline."""
     message = session.get(Message, message_id) if message_id else None
@@ -68,7 +76,7 @@ def record_status(
     if message.status == "sending" and status not in FAILED:
         # Its send timed out (``MaybeSent``), yet Twilio has it: what a send notes, now.
         request = session.get(CareRequest, message.request_id) if message.request_id else None
-        effects = note_sent(session, message, offer, request, sid or message.sid or "", now, sio_name)
+        effects = note_sent(session, message, offer, request, sid or message.sid or "", now, settings)
         if offer is not None:
             session.refresh(offer, ["status"])  # note_sent moved it in SQL
     if not _move(session, message, status, code):

@@ -154,7 +154,7 @@ def close_other_offers(
     new_status: OfferStatus = OfferStatus.TAKEN,
 ) -> list[Effect]:
     """Close every other offer still awaiting an answer; those whose text went out get ``text``
-    (when texts may go out: :func:`dispatch.lifecycle.send_time`).
+    (within texting hours: :func:`dispatch.lifecycle.nurse_notice_time`).
 
     Two guarded UPDATEs, the unsent offers first: an offer whose text the outbox marks sent
     at this very moment is then either withdrawn here (and the outbox, finding it withdrawn,
@@ -187,7 +187,7 @@ def close_other_offers(
         tuple(row) for row in session.execute(select(Nurse.phone, Nurse.id, null()).where(Nurse.id.in_(told)))
     ]
     body = text(settings.sio_name, request.reference)
-    at = lifecycle.send_time(settings, request, now)
+    at = lifecycle.nurse_notice_time(settings, now)
     return list(queue_sms_many(session, recipients, body, now, kind="notice", request=request, at=at))
 
 

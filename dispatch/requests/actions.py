@@ -101,7 +101,7 @@ def cancel_request(
                 kind="notice",
                 request=request,
                 nurse=previous_nurse,
-                at=lifecycle.send_time(settings, request, now),
+                at=lifecycle.nurse_notice_time(settings, now),
             )
         )
     return effects

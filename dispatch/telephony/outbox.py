@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import texts
+from dispatch.config import Settings
 from dispatch.effects import Effect, PlaceCall, SendMessage
-from dispatch.lifecycle import ACCEPTING, TAKEN_BY_A_NURSE, OfferStatus
+from dispatch.lifecycle import ACCEPTING, TAKEN_BY_A_NURSE, OfferStatus, nurse_notice_time
 from dispatch.phones import mask
 from dispatch.telephony import MaybeSent, Telephony, TelephonyError, TransientError
 from dispatch.telephony.urls import Urls
@@ -180,7 +181,7 @@ def deliver_messages(
     message_ids: list[int],
     now: datetime,
     *,
-    sio_name: str,
+    settings: Settings,
     refusals: RefusalPolicy,
 ) -> Delivery:
     """Send queued texts in the order given (a wave's first offer first, an answer before the
@@ -218,7 +219,7 @@ def deliver_messages(
         except TelephonyError as err:
             delivery.effects += _refused(session, message.id, err, now, refusals)
             continue
-        delivery.effects += _record_sent(session, text, sent.sid, now, sio_name)
+        delivery.effects += _record_sent(session, text, sent.sid, now, settings)
     return delivery
 
 
@@ -272,10 +273,10 @@ def _cancel_if_stale(session: Session, message: Message, now: datetime) -> None:
         )
 
 
-def _record_sent(session: Session, text: _Outgoing, sid: str, now: datetime, sio_name: str) -> list[Effect]:
+def _record_sent(session: Session, text: _Outgoing, sid: str, now: datetime, settings: Settings) -> list[Effect]:
     """The provider took the text: note it (:func:`note_sent`), in its own transaction."""
     with session.begin():
-        return note_sent(session, text.message, text.offer, text.request, sid, now, sio_name)
+        return note_sent(session, text.message, text.offer, text.request, sid, now, settings)
 
 
 def note_sent(
@@ -285,7 +286,7 @@ def note_sent(
     request: CareRequest | None,
     sid: str,
     now: datetime,
-    sio_name: str,
+    settings: Settings,
 ) -> list[Effect]:
     """The provider took the text: note it, and the offer's move from ``pending`` to ``sent``.
 
@@ -323,10 +324,11 @@ def note_sent(
     if offer.status != OfferStatus.WITHDRAWN:
         return []  # she already answered it
     if offer.request.status in TAKEN_BY_A_NURSE:
-        offer.status, body = OfferStatus.TAKEN, texts.taken(sio_name, offer.request.reference)
+        offer.status, body = OfferStatus.TAKEN, texts.taken(settings.sio_name, offer.request.reference)
     else:
-        body = texts.offer_cancelled(sio_name, offer.request.reference)
-    return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse)]
+        body = texts.offer_cancelled(settings.sio_name, offer.request.reference)
+    at = nurse_notice_time(settings, now)
+    return [queue_sms(session, message.to_phone, body, now, request=offer.request, nurse=offer.nurse, at=at)]
 
 
 def _refused(
@@ -348,11 +350,11 @@ def deliver_message(
     message_id: int,
     now: datetime,
     *,
-    sio_name: str,
+    settings: Settings,
     refusals: RefusalPolicy,
 ) -> list[Effect]:
     """Send one queued text (see :func:`deliver_messages`); raises TransientError to retry later."""
-    delivery = deliver_messages(session, telephony, urls, [message_id], now, sio_name=sio_name, refusals=refusals)
+    delivery = deliver_messages(session, telephony, urls, [message_id], now, settings=settings, refusals=refusals)
     if delivery.transient is not None:
         raise delivery.transient
     return delivery.effects

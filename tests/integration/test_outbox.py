@@ -93,7 +93,7 @@ def test_an_offer_taken_while_its_text_is_on_its_way_is_followed_by_pourvue(data
     telephony = AcceptsDuringFirstSend(settings, third_nurse_says_yes)
     with sessionmaker() as s:
         delivery = deliver_messages(
-            s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO", refusals=Refusals(settings)
+            s, telephony, Urls("http://sio.test"), message_ids, NOW, settings=settings, refusals=Refusals(settings)
         )
 
     # Only the text already with the provider went out; the others were never sent stale.
@@ -119,7 +119,7 @@ def test_texts_answered_before_they_leave_are_not_sent(database_url, tmp_path):
     telephony = AcceptsDuringFirstSend(settings, None)
     with sessionmaker() as s:
         delivery = deliver_messages(
-            s, telephony, Urls("http://sio.test"), message_ids, NOW, sio_name="SIO", refusals=Refusals(settings)
+            s, telephony, Urls("http://sio.test"), message_ids, NOW, settings=settings, refusals=Refusals(settings)
         )
         assert telephony.outbox == [] and delivery.effects == []
         assert [m.status for m in s.scalars(select(Message).order_by(Message.id))] == ["canceled"] * 3

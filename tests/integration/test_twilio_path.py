@@ -109,7 +109,7 @@ def test_messaging_service_is_used_when_configured(app, client, session, standin
     with svc.sessionmaker() as s:
         urls = Urls(svc.settings.public_base_url)
         refusals = Refusals(svc.settings)
-        deliver_message(s, svc.telephony, urls, effect.message_id, utcnow(), sio_name="SIO", refusals=refusals)
+        deliver_message(s, svc.telephony, urls, effect.message_id, utcnow(), settings=svc.settings, refusals=refusals)
     sent = standin.messages()[-1]
     assert sent["MessagingServiceSid"] == ["MG" + "2" * 32] and "From" not in sent
 

@@ -146,7 +146,7 @@ class Clockwork:
                 self.urls,
                 [message_id],
                 self.now,
-                sio_name=self.settings.sio_name,
+                settings=self.settings,
                 refusals=Refusals(self.settings),
             )
             self._apply(delivery.effects)

@@ -245,6 +245,32 @@ def test_a_slow_but_willing_nurse_is_not_frozen_out(week, raw_session, database_
     assert slow.phone in offered_phones(week, reference)
 
 
+def test_a_nurse_too_little_known_is_explored(week, raw_session, database_url, tmp_path):
+    """Nine nurses with a long, fast history; a tenth said no once, ten days ago: too little to
+    judge her by, and her estimate alone would never pick her."""
+    fast = [make_nurse(raw_session, f"Fast{i}", f"06 24 00 01 0{i}", [FIRMINY]) for i in range(9)]
+    past = paris(1, 10)
+    for day in range(22):
+        at = past + timedelta(days=day)
+        request = CareRequest(reference=f"7{day:05d}", channel="api", insee=FIRMINY, postcode="42700",
+                              care_type="pansement", status="confirmed", created_at=at, accepted_at=at)  # fmt: skip
+        raw_session.add(request)
+        raw_session.flush()
+        for nurse in fast:
+            raw_session.add(Offer(request_id=request.id, nurse_id=nurse.id, wave=1, status="taken",
+                                  created_at=at, sent_at=at, answered_at=at + timedelta(minutes=2)))  # fmt: skip
+    newcomer = make_nurse(raw_session, "Newcomer", "06 24 00 01 19", [FIRMINY])
+    once = past + timedelta(days=12)
+    raw_session.add(Offer(request_id=request.id, nurse_id=newcomer.id, wave=2, status="declined", created_at=once,
+                          sent_at=once, answered_at=once + timedelta(minutes=50)))  # fmt: skip
+    raw_session.commit()
+    week.settings = clock_settings(database_url, tmp_path, DISPATCH_POLICY="adaptive")
+    week.now = past + timedelta(days=22)
+    reference = week.create(insee=FIRMINY)
+    offered = offered_phones(week, reference)
+    assert newcomer.phone in offered and len(offered) < 9  # one place, not the whole zone
+
+
 # --- 8. texts at night ----------------------------------------------------------------------------
 
 
@@ -278,12 +304,14 @@ def test_a_cancellation_at_night_is_texted_in_the_morning(week):
     assert [t.at for t in week.texts_to(first) if "annulée" in t.body] == [paris(24, 7, 30)]
 
 
-def test_an_urgent_request_texts_its_notices_at_night(week):
+def test_an_urgent_request_is_offered_at_night_and_its_notices_wait_for_the_morning(week):
     week.now = paris(23, 23)
-    reference = week.create(insee=SAINT_CHAMOND, urgent=True)
-    first, second = offered_phones(week, reference)
-    week.text(first, "OUI")
-    assert [t.at for t in week.texts_to(second, "notice")] == [paris(23, 23)]
+    reference = week.create(insee=SAINT_CHAMOND, urgent=True, callback_phone=CALLBACK)
+    first, second = offered_phones(week, reference)  # offers at 23:00: urgent
+    assert "est pour vous" in week.text(first, "OUI")  # her answer at once
+    assert [c.at for c in week.calls] == [paris(23, 23)]  # the requester hears it at once too
+    week.run_until(paris(24, 7, 31))
+    assert [t.at for t in week.texts_to(second, "notice")] == [paris(24, 7, 30)]  # "pourvue": the morning
 
 
 # --- 9. smaller ---------------------------------------------------------------------------------
