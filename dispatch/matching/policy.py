@@ -21,10 +21,11 @@ Used by ``dispatch.matching.waves.plan_next_wave`` when ``DISPATCH_POLICY=adapti
    its likeliest nurses goes on at the usual pace instead of texting the whole zone.
 5. :func:`choose_wait`: the wave waits until, by the estimates, a yes should have come (its
    chance reaches ``TARGET``), never less than ``MIN_WAIT_S`` nor more than ``DISPATCH_WAVE_WAIT_S``.
-6. :func:`explore`: one more place in a wave for the candidate who said yes in her history (or
-   has too little of it to judge) and has had no offer for the longest, once that is over
-   ``EXPLORE_AFTER`` (3 days; at once for a nurse never texted): an estimate drawn from old
-   answers, or from none, can never freeze a willing nurse out, at a text a wave at most.
+6. :func:`explore`: a place in each wave for the candidate willing by her estimate (a yes
+   however late, 30% of the time or more) or too little known to judge, who has had no offer
+   for the longest once that is over ``EXPLORE_AFTER`` (3 days; at once for a nurse never
+   texted): the wave's last place when it has several, else one more. An estimate of speed drawn
+   from old answers, or from none, can never freeze a willing nurse out.
 
 A wave costs about twice its size: the offers, then a "pourvue" notice to every nurse still
 silent when someone says yes. That is why waves stop at the target instead of texting everyone.
@@ -60,7 +61,7 @@ ZONE_POOL = 1000  # declared-zone candidates considered (a large town's whole li
 RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
 EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
-YES_FIELD = OfferRecord._fields.index("yes")
+EXPLORE_WILLING = 0.3  # her estimated chance of a yes, however late, that makes her worth exploring
 ANSWERED_FIELD = OfferRecord._fields.index("answered")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
@@ -248,37 +249,40 @@ def adaptive_wave(
                 return None
     if proposal is None:
         return Plan([], settings.wave_wait_s)  # nobody left: the request becomes unfilled
-    chosen = [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]]
-    explored = explore(proposal.ordered, chosen, history, now)
+    chosen = explore(proposal.ordered, [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]], proposal, now)
     if proposal.size == 0:
         # The silent nurses carry the target already; a wave needs someone: the likeliest, at leisure.
-        return Plan(chosen + explored, settings.wave_wait_s)
+        return Plan(chosen, settings.wave_wait_s)
     outlook = proposal.outlook
     wait = choose_wait(
         lambda t: chance_of_a_yes([outlook.already(t), *(outlook.fresh(n, t) for n in chosen)]),
         TARGET,
         settings.wave_wait_s,
     )
-    return Plan(chosen + explored, wait)
+    return Plan(chosen, wait)
 
 
-def explore(ordered: list[Candidate], chosen: list[int], history: History, now: datetime) -> list[int]:
-    """The wave's exploration place: among the candidates left out of it who said yes in their
-    history or have too little of it to judge (a nurse never texted, a newcomer), the one who
-    has had no offer for the longest, if that is over ``EXPLORE_AFTER`` (none otherwise).
+def explore(ordered: list[Candidate], chosen: list[int], proposal: _Proposal, now: datetime) -> list[int]:
+    """The wave with its exploration place: the candidate left out of it who is willing by her
+    estimate (an answer and a yes, however late, at least ``EXPLORE_WILLING`` of the time) or too
+    little known to judge (under ``MIN_ANSWERS`` answers), and who has had no offer for the
+    longest, once that is over ``EXPLORE_AFTER``. She takes the wave's last place when the wave
+    has several (the texts stay as many), else she is added.
 
-    Estimates are only as good as the offers behind them: a nurse ranked low (she answers late,
-    or nothing is known of her) would get no offer, hence no new answer, and stay ranked low for
-    as long as her old answers are in the history. One place a wave, for the most neglected
-    willing nurse, bounds what exploring costs (a text a wave at most) and ends any such freeze
-    within days.
+    Estimates of speed are only as good as the offers behind them: a willing nurse ranked low
+    (she answers late, or nothing is known of her) would get no offer, hence no new answer, and
+    stay ranked low for as long as her old answers are in the history. One place a wave for the
+    most neglected of them ends any such freeze within days, at a text a wave at most.
     """
     taken = set(chosen)
+    model, hour = proposal.outlook.model, proposal.outlook.hour
+    records = proposal.outlook.history.records
 
     def worth_asking(nurse_id: int) -> bool:
-        records = history.records.get(nurse_id, ())
-        answers = sum(1 for r in records if r[ANSWERED_FIELD])
-        return answers < MIN_ANSWERS or any(r[YES_FIELD] for r in records)
+        if sum(1 for r in records.get(nurse_id, ()) if r[ANSWERED_FIELD]) < MIN_ANSWERS:
+            return True
+        estimate = model.estimate(nurse_id, hour)
+        return estimate.reply * estimate.yes >= EXPLORE_WILLING
 
     neglected = [
         c
@@ -288,6 +292,6 @@ def explore(ordered: list[Candidate], chosen: list[int], history: History, now: 
         and worth_asking(c.nurse_id)
     ]
     if not neglected:
-        return []
+        return chosen
     oldest = min(neglected, key=lambda c: (c.last_offer_at is not None, c.last_offer_at or now, c.nurse_id))
-    return [oldest.nurse_id]
+    return [*chosen[:-1], oldest.nurse_id] if len(chosen) > 1 else [*chosen, oldest.nurse_id]
