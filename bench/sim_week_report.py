@@ -27,9 +27,11 @@ local), after the simulation has run until nothing is left to happen:
   ``WILLING`` of the offers she reads outside her rounds (answer rate × yes rate). Between two
   consecutive offers texted to her (the history's start and the week's end count as offers), take
   the requests she could take (:class:`Eligibility`) made in between; when there are at least
-  ``PASSED_OVER`` of them, the span from the first to the last is a time she went without an offer
-  while requests she could take kept coming. The longest such span that reaches into the measured
-  week, over every willing nurse (the history before the week counts: it is the warm-up's policy's).
+  ``PASSED_OVER`` of them, the span from the first to the last, less the days she was absent
+  within it (on leave she can take nothing, and is offered nothing), is a time she went without
+  an offer while requests she could take kept coming. The longest such span that reaches into the
+  measured week, over every willing nurse (the history before the week counts: it is the warm-up's
+  policy's).
 """
 
 from __future__ import annotations
@@ -349,7 +351,17 @@ def longest_gap(
                 continue
             inside = made[bisect.bisect_right(made, before) : bisect.bisect_left(made, min(after, week_end))]
             if len(inside) >= PASSED_OVER:
-                span = (inside[-1] - inside[0]).total_seconds() / 86400.0
+                span = (inside[-1] - inside[0]).total_seconds() / 86400.0 - _absent_days(nurse, inside[0], inside[-1])
                 if span > best:
                     best, who = span, index
     return round(best, 2), who, len(willing)
+
+
+def _absent_days(nurse: SimNurse, start: datetime, end: datetime) -> float:
+    """The whole days of her absences between two instants (she could be offered nothing then)."""
+    first, last = start.date(), end.date()
+    days = 0
+    for begin, finish in nurse.absences:
+        overlap = (min(finish, last) - max(begin, first)).days + 1
+        days += max(0, overlap)
+    return float(days)

@@ -21,10 +21,12 @@ Used by ``dispatch.matching.waves.plan_next_wave`` when ``DISPATCH_POLICY=adapti
    its likeliest nurses goes on at the usual pace instead of texting the whole zone.
 5. :func:`choose_wait`: the wave waits until, by the estimates, a yes should have come (its
    chance reaches ``TARGET``), never less than ``MIN_WAIT_S`` nor more than ``DISPATCH_WAVE_WAIT_S``.
-6. :func:`explore`: a place in each wave for the candidate willing by her estimate (a yes
-   however late, 30% of the time or more) or too little known to judge, who has had no offer
-   for the longest once that is over ``EXPLORE_AFTER`` (3 days; at once for a nurse never
-   texted): the wave's last place when it has several, else one more. An estimate of speed drawn
+6. :func:`explore`: places in each wave for the candidates who have had no offer for the
+   longest, once that is over ``EXPLORE_AFTER`` (3 days) for a nurse whose answers say yes a
+   fifth of the time or more (however late; a nurse never asked, or always too late to answer,
+   qualifies), or ``EXPLORE_DOUBTFUL_AFTER`` (5 days) for one whose answers were mostly no: the
+   wave's last places, one in ``EXPLORE_EVERY``, or one more for a wave of one. Nobody eligible
+   goes a week without an offer because an estimate, good or unlucky, ranked her low. An estimate of speed drawn
    from old answers, or from none, can never freeze a willing nurse out.
 
 A wave costs about twice its size: the offers, then a "pourvue" notice to every nurse still
@@ -61,8 +63,15 @@ ZONE_POOL = 1000  # declared-zone candidates considered (a large town's whole li
 RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
 EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
-EXPLORE_WILLING = 0.3  # her estimated chance of a yes, however late, that makes her worth exploring
+EXPLORE_EVERY = 2  # a wave's places given to exploring: one in this many (one at least)
+# Her answers say yes this often or more (counting one yes and one no before any answer): worth
+# exploring. A nurse never asked, or whose offers were always taken before she answered, is.
+EXPLORE_YES = 0.2
+# A nurse whose few answers were mostly no is asked again after this: a willing nurse with an
+# unlucky start is never frozen out either.
+EXPLORE_DOUBTFUL_AFTER = timedelta(days=5)
 ANSWERED_FIELD = OfferRecord._fields.index("answered")
+YES_FIELD = OfferRecord._fields.index("yes")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
 
@@ -263,11 +272,13 @@ def adaptive_wave(
 
 
 def explore(ordered: list[Candidate], chosen: list[int], proposal: _Proposal, now: datetime) -> list[int]:
-    """The wave with its exploration place: the candidate left out of it who is willing by her
-    estimate (an answer and a yes, however late, at least ``EXPLORE_WILLING`` of the time) or too
-    little known to judge (under ``MIN_ANSWERS`` answers), and who has had no offer for the
-    longest, once that is over ``EXPLORE_AFTER``. She takes the wave's last place when the wave
-    has several (the texts stay as many), else she is added.
+    """The wave with its exploration places: the candidates left out of it who have had no offer
+    for the longest, once that is over ``EXPLORE_AFTER`` for a nurse whose answers say yes at
+    least ``EXPLORE_YES`` of the time (however late, counting one yes and one no before any: a
+    nurse never asked, or always too late to answer, qualifies), or ``EXPLORE_DOUBTFUL_AFTER``
+    for one whose answers were mostly no. Such nurses take
+    one place in ``EXPLORE_EVERY`` of the wave (one at least), its last ones, so the texts stay
+    as many; a wave of one gets one more.
 
     Estimates of speed are only as good as the offers behind them: a willing nurse ranked low
     (she answers late, or nothing is known of her) would get no offer, hence no new answer, and
@@ -275,23 +286,28 @@ def explore(ordered: list[Candidate], chosen: list[int], proposal: _Proposal, no
     most neglected of them ends any such freeze within days, at a text a wave at most.
     """
     taken = set(chosen)
-    model, hour = proposal.outlook.model, proposal.outlook.hour
     records = proposal.outlook.history.records
 
     def worth_asking(nurse_id: int) -> bool:
-        if sum(1 for r in records.get(nurse_id, ()) if r[ANSWERED_FIELD]) < MIN_ANSWERS:
-            return True
-        estimate = model.estimate(nurse_id, hour)
-        return estimate.reply * estimate.yes >= EXPLORE_WILLING
+        hers = records.get(nurse_id, ())
+        answers = sum(1 for r in hers if r[ANSWERED_FIELD])
+        yeses = sum(1 for r in hers if r[YES_FIELD])
+        return (yeses + 1) / (answers + 2) >= EXPLORE_YES
 
     neglected = [
         c
         for c in ordered
         if c.nurse_id not in taken
-        and (c.last_offer_at is None or now - c.last_offer_at >= EXPLORE_AFTER)
-        and worth_asking(c.nurse_id)
+        and (
+            c.last_offer_at is None
+            or now - c.last_offer_at >= (EXPLORE_AFTER if worth_asking(c.nurse_id) else EXPLORE_DOUBTFUL_AFTER)
+        )
     ]
     if not neglected:
         return chosen
-    oldest = min(neglected, key=lambda c: (c.last_offer_at is not None, c.last_offer_at or now, c.nurse_id))
-    return [*chosen[:-1], oldest.nurse_id] if len(chosen) > 1 else [*chosen, oldest.nurse_id]
+    places = max(1, len(chosen) // EXPLORE_EVERY)
+    oldest = sorted(neglected, key=lambda c: (c.last_offer_at is not None, c.last_offer_at or now, c.nurse_id))
+    explorers = [c.nurse_id for c in oldest[:places]]
+    if len(chosen) == 1:
+        return [*chosen, *explorers]
+    return [*chosen[: len(chosen) - len(explorers)], *explorers]
