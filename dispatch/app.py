@@ -74,6 +74,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.telephony == "simulator":
+        log.warning("TELEPHONY=simulator: no real text or call leaves this service; the simulator is on /simulator")
 
     for error in DATABASE_DOWN:
         app.register_error_handler(error, _database_down)

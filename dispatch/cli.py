@@ -7,6 +7,7 @@ The commands only parse arguments and format results; the work is in
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -28,7 +29,10 @@ def main() -> None:
     from redis.exceptions import RedisError
 
     from dispatch.app import create_app
+    from dispatch.config import run_defaults
 
+    if _command_name() == "run":  # the one command that may pick the simulator by itself
+        os.environ.update(run_defaults())
     try:
         app = create_app()
     except ConfigError as err:
@@ -54,6 +58,10 @@ def main() -> None:
         _fail(f"database error: {_first_line(err.orig or err)}{hint}")
     except RedisError as err:
         _fail(f"Redis error: {_first_line(err)} (check REDIS_URL; unset, `sio run` starts its own Redis)")
+
+
+def _command_name() -> str | None:
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
 
 
 def _first_line(err: BaseException) -> str:

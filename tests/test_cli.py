@@ -298,7 +298,12 @@ def test_demo_refuses_a_database_with_people(cli, session):
 def test_demo_refuses_real_twilio(env, session):
     from dispatch.app import create_app, reset_services
 
-    env.update(TELEPHONY="twilio", TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="x" * 32)
+    env.update(
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="x" * 32,
+        TWILIO_PHONE_NUMBER="+33900000000",
+    )
     try:
         result = create_app(env).test_cli_runner().invoke(args=["demo"])
     finally:

@@ -99,6 +99,7 @@ def twilio_env(standin: TwilioStandin) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
         "TWILIO_API_BASE_URL": standin.base_url,
+        "TWILIO_PHONE_NUMBER": "+33900000000",
     }
 
 

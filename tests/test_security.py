@@ -23,7 +23,7 @@ from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
 from tests import scenario
-from tests.helpers import post_signed
+from tests.helpers import post_signed, public_https
 from tests.redis_server import free_port
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 
@@ -46,7 +46,7 @@ def test_security_headers_on_every_kind_of_response(client):
 
 
 def test_hsts_when_served_over_https(env):
-    env["PUBLIC_BASE_URL"] = "https://sio.example.org"
+    public_https(env)
     app = create_app(env)
     try:
         response = app.test_client().get("/healthz")
@@ -157,6 +157,7 @@ def test_logs_of_a_whole_dispatch_hold_no_phone_number_nor_patient_data(env, ses
             TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
             TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
             TWILIO_API_BASE_URL=standin.base_url,
+            TWILIO_PHONE_NUMBER="+33900000000",
         )
         for key, value in env.items():
             monkeypatch.setenv(key, value)

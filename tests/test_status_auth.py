@@ -11,6 +11,7 @@ from dispatch.clock import utcnow
 from dispatch.coordinators import LOCK_DURATION, MAX_FAILURES, authenticate, set_on_duty, set_password
 from models import Coordinator, Event
 from tests.browser_support import EMAIL, PASSWORD, form_token, fresh, login, make_coordinator, post_form
+from tests.helpers import public_https
 
 PROTECTED = [
     "/",
@@ -167,7 +168,7 @@ def test_session_cookie_is_http_only_and_same_site(client, coordinator):
 def test_session_cookie_is_secure_behind_https(env, session):
     from dispatch.app import create_app
 
-    env["PUBLIC_BASE_URL"] = "https://sio.example.org"
+    public_https(env)
     app = create_app(env)
     make_coordinator(session)
     client = app.test_client()
