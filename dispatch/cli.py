@@ -179,21 +179,50 @@ def requesters_import(path: str, skip_invalid: bool) -> None:
     _run_import(import_requesters, path, skip_invalid)
 
 
+def _requester(session, name: str):
+    from models import Requester
+
+    requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
+    if requester is None:
+        _fail(f"no requester named {name!r} (see `sio requesters import`)")
+    return requester
+
+
 @requesters_group.command("token")
 @click.argument("name")
 @with_appcontext
 def requesters_token(name: str) -> None:
-    """Print a new API token for requester NAME (shown once; only its hash is kept)."""
-    from dispatch.tokens import issue_token
-    from models import Requester
+    """Print a new API token for requester NAME; its previous tokens stop working (rotation).
+
+    The token is shown once; only its hash is kept.
+    """
+    from dispatch.clock import utcnow
+    from dispatch.tokens import replace_token
 
     with _services().sessionmaker.begin() as session:
-        requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
-        if requester is None:
-            _fail(f"no requester named {name!r} (see `sio requesters import`)")
-        token = issue_token(session, requester)
+        requester = _requester(session, name)
+        token, revoked = replace_token(session, requester, utcnow())
     click.echo(f"API token for {requester.name} (shown once, keep it safe):", err=True)
+    if revoked:
+        previous = (
+            "its previous token no longer works" if revoked == 1 else f"its {revoked} previous tokens no longer work"
+        )
+        click.echo(previous, err=True)
     click.echo(token)
+
+
+@requesters_group.command("revoke")
+@click.argument("name")
+@with_appcontext
+def requesters_revoke(name: str) -> None:
+    """Revoke every API token of requester NAME at once (its integration gets 401 until a new one)."""
+    from dispatch.clock import utcnow
+    from dispatch.tokens import revoke_tokens
+
+    with _services().sessionmaker.begin() as session:
+        requester = _requester(session, name)
+        revoked = revoke_tokens(session, requester, utcnow())
+    click.echo(f"{revoked} API token{'s' if revoked != 1 else ''} of {requester.name} revoked")
 
 
 # --- coordinators -----------------------------------------------------------------------------
@@ -214,9 +243,12 @@ def coordinators_group() -> None:
 def coordinators_create(
     email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None
 ) -> None:
-    """Create or update (by EMAIL) a coordinator who can log in to the status page."""
-    from werkzeug.security import generate_password_hash
+    """Create or update (by EMAIL) a coordinator who can log in to the status page.
 
+    A new password ends her open sessions. A disabled coordinator stays disabled (and off duty).
+    """
+    from dispatch.clock import utcnow
+    from dispatch.coordinators import set_password
     from dispatch.phones import PhoneError, normalize_phone
     from models import Coordinator
 
@@ -253,12 +285,61 @@ def coordinators_create(
         if e164:
             coordinator.phone = e164
         if on_duty is not None:
-            coordinator.on_duty = on_duty
-        coordinator.password_hash = generate_password_hash(password, method="scrypt")
-        coordinator.failed_logins = 0
-        coordinator.locked_until = None
-    duty = "on duty" if coordinator.on_duty else "off duty"
+            coordinator.on_duty = on_duty and coordinator.disabled_at is None
+        set_password(session, coordinator, password, utcnow())
+    duty = "disabled" if coordinator.disabled_at else "on duty" if coordinator.on_duty else "off duty"
     click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
+
+
+def _coordinator(session, email: str):
+    from dispatch.coordinators import find_by_email
+
+    coordinator = find_by_email(session, email)
+    if coordinator is None:
+        _fail(f"no coordinator with the email {email.strip()!r}")
+    return coordinator
+
+
+@coordinators_group.command("disable")
+@click.argument("email")
+@with_appcontext
+def coordinators_disable(email: str) -> None:
+    """Disable a coordinator: no login, off duty (no calls or alerts); her sessions end at once."""
+    from dispatch.clock import utcnow
+    from dispatch.coordinators import disable
+
+    with _services().sessionmaker.begin() as session:
+        coordinator = _coordinator(session, email)
+        ended = disable(session, coordinator, utcnow(), actor="sio coordinators disable")
+    click.echo(f"coordinator {coordinator.email} disabled; {ended} open session{'s' if ended != 1 else ''} ended")
+
+
+@coordinators_group.command("enable")
+@click.argument("email")
+@with_appcontext
+def coordinators_enable(email: str) -> None:
+    """Let a disabled coordinator log in again (off duty until she says otherwise)."""
+    from dispatch.clock import utcnow
+    from dispatch.coordinators import enable
+
+    with _services().sessionmaker.begin() as session:
+        coordinator = _coordinator(session, email)
+        changed = enable(session, coordinator, utcnow(), actor="sio coordinators enable")
+    click.echo(f"coordinator {coordinator.email} {'enabled' if changed else 'was not disabled'}")
+
+
+@coordinators_group.command("end-sessions")
+@click.argument("email")
+@with_appcontext
+def coordinators_end_sessions(email: str) -> None:
+    """End every open session of a coordinator (a lost phone, a shared computer); she logs in again."""
+    from dispatch.clock import utcnow
+    from dispatch.coordinators import end_all_sessions
+
+    with _services().sessionmaker.begin() as session:
+        coordinator = _coordinator(session, email)
+        ended = end_all_sessions(session, coordinator, utcnow(), actor="sio coordinators end-sessions")
+    click.echo(f"{ended} open session{'s' if ended != 1 else ''} of {coordinator.email} ended")
 
 
 # --- demo, worker, run ------------------------------------------------------------------------

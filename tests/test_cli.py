@@ -158,7 +158,7 @@ def test_requesters_import_and_token(cli, session, tmp_path):
     assert len(rows) == 1
     assert rows[0].token_hash == hash_token(token) != token  # only the hash is stored
     assert requester_for_token(session, token).name == "CHU Saint-Étienne, médecine"
-    # A second token is a new one; the first still works.
+    # A second token replaces the first (test_revocation.py has the rest).
     second = cli("requesters", "token", "CHU Saint-Étienne, médecine").stdout.strip()
     assert second != token
     assert count(session, ApiToken) == 2
