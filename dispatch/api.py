@@ -51,7 +51,10 @@ def _request_json(care_request) -> dict:
 @bp.post("/requests")
 def create():
     settings, session, now = services().settings, db(), utcnow()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        body = None
     if not isinstance(body, dict):
         return jsonify(errors={"body": "le corps doit être un objet JSON"}), 422
     new, errors = parse_new_request(session, settings, body, g.requester, now)

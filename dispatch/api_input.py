@@ -84,6 +84,8 @@ def parse_new_request(
                 errors["start_at"] = "date trop lointaine (plus d'un an)"
         except ValueError:
             errors["start_at"] = "date invalide (format ISO 8601, ex. 2026-11-23T09:30)"
+        except OverflowError:  # year 1 or 9999 moved to another time zone
+            errors["start_at"] = "date hors limites"
 
     phones: dict[str, str | None] = {}
     for key, required in (("callback_phone", True), ("usual_nurse_phone", False)):

@@ -12,6 +12,7 @@ from dispatch.actions import mark_informed, record_callback, record_view
 from dispatch.app import db, services
 from dispatch.clock import utcnow
 from dispatch.requests import assign_nurse, cancel_request, find_request, redispatch
+from dispatch.sanitize import row_id
 from models import Nurse
 from status import queries
 from status.recordings import recording_response
@@ -79,7 +80,7 @@ def _back(reference: str):
 @bp.post("/requests/<reference>/assign")
 def assign(reference: str):
     session, now, settings = db(), utcnow(), services().settings
-    nurse_id = request.form.get("nurse_id", type=int)
+    nurse_id = row_id(request.form.get("nurse_id", type=int))
     with session.begin():
         care_request = _request_or_404(reference)
         nurse = session.get(Nurse, nurse_id) if nurse_id else None

@@ -153,3 +153,13 @@ def pytest_sessionstart(session):
 
 
 __all__ = ["Path"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import figures
+
+    lines = figures.report()
+    if lines:
+        terminalreporter.section("security figures (README.md, Security)")
+        for line in lines:
+            terminalreporter.write_line(line)
