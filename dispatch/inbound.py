@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from dispatch import geo, texts
 from dispatch.config import Settings
 from dispatch.grammar import parse_nurse_reply
+from dispatch.phones import callback_problem
 from dispatch.replies import Outcome, handle_nurse_reply
 from dispatch.requests import NewRequest, cancel_request, create_request
 from dispatch.sms_intake import parse_requester_sms, resolve_start
@@ -38,6 +39,8 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         return _cancel(session, settings, sender, requester, sms.reference, now)
     if sms.kind != "request":
         return Outcome(texts.requester_usage(name))
+    if callback_problem(sender):  # the service would call it back: never a foreign or premium number
+        return Outcome(texts.requester_uncallable(name))
     start_local, has_time = resolve_start(sms, now_local)
     request, effects = create_request(
         session,

@@ -33,7 +33,7 @@ from dispatch.ivr_steps import (
     parse_time,
     question,
 )
-from dispatch.phones import normalize_phone
+from dispatch.phones import callback_problem, normalize_phone
 from dispatch.requests import cancel_request
 from dispatch.texts import REVIEW_HANGUP, REVIEW_TRANSFERRED, REVIEW_VOICEMAIL, REVIEW_VOICEMAIL_EMPTY, Speech
 from dispatch.vocab import IVR_CARE_DIGITS
@@ -186,8 +186,14 @@ def _details(session: Session, settings: Settings, ivr: IvrSession, call: CallIn
     return _goto(session, settings, ivr, "callback", recording_url=call.recording_url)
 
 
+def _callback_candidate(ivr: IvrSession) -> str | None:
+    """The number to read back: the one typed, else the caller's, if the service may call it."""
+    number = ivr.data.get("callback_candidate") or ivr.from_phone
+    return number if number and callback_problem(number) is None else None
+
+
 def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> Plan:
-    candidate = ivr.data.get("callback_candidate") or ivr.from_phone
+    candidate = _callback_candidate(ivr)
     if call.digits == "1" and candidate:
         if not finish(session, ivr):
             return _goodbye()
@@ -195,6 +201,8 @@ def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallI
         request, effects = request_from_call(session, settings, ivr, now)
         return Plan([Say(Speech.request_registered(request.reference)), Hangup()], effects)
     typed = parse_phone(call.digits or "")
+    if typed and callback_problem(typed):  # premium-rate (08 9...): never called back
+        return _invalid(session, settings, ivr, Say(Speech.callback_refused()))
     if typed:  # read it back and ask for the 1 again: a typo would lose the call back
         return _goto(session, settings, ivr, "callback", callback_candidate=typed)
     return _invalid(session, settings, ivr)
@@ -266,7 +274,7 @@ def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Ver
     if ivr.step == "dialed" and not (numbers := on_duty_phones(session)):
         ivr.step = "voicemail"  # nobody on duty: straight to the voicemail
     communes = geo.communes_for_postcode(session, data["postcode"]) if ivr.step == "commune" else []
-    number = data.get("callback_candidate") or ivr.from_phone
+    number = _callback_candidate(ivr)
     return question(
         ivr.step,
         communes=[c.name for c in communes],

@@ -36,6 +36,7 @@ __all__ = [
     "TransientError",
     "make_telephony",
     "recording_sid",
+    "refuse_uncallable",
 ]
 
 _RECORDING_SID = re.compile(r"/(RE[0-9a-f]{32})(?:\.\w+)?/?$")
@@ -113,6 +114,16 @@ class Telephony(Protocol):
     def delete_recording(self, sid: str) -> None:
         """Delete a recording at the provider; one already gone is not an error."""
         ...
+
+
+def refuse_uncallable(to: str) -> None:
+    """Every adapter's last check before a call: never a premium-rate or foreign number (toll
+    fraud), whatever let it in. Raises :class:`InvalidNumber`, which the outbox never retries."""
+    from dispatch.phones import callback_problem
+
+    problem = callback_problem(to)
+    if problem:
+        raise InvalidNumber(f"call refused: {problem}")
 
 
 def make_telephony(settings: Settings) -> Telephony:
