@@ -85,7 +85,8 @@ def require_login():
     db().commit()
     if coordinator is None:
         if request.method == "GET" and not request.path.endswith((".json", "/fragment")):
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # The path only: a search (a name, a commune) must not travel in the login's URL.
+            return redirect(url_for("auth.login", next=request.path))
         return render_template(
             "error.html", title="Session terminée", message="Votre session a pris fin : reconnectez-vous."
         ), 401
