@@ -7,7 +7,8 @@ from flask import Blueprint, g, jsonify, request
 from dispatch.api_input import parse_new_request
 from dispatch.app import db, services
 from dispatch.clock import utcnow
-from dispatch.requests import cancel_request, create_request, find_request, timeline
+from dispatch.requester_view import requester_timeline
+from dispatch.requests import cancel_request, create_request, find_request
 from dispatch.tokens import requester_for_token
 from workers.queue import enqueue
 
@@ -44,7 +45,7 @@ def _request_json(care_request) -> dict:
         "urgent": care_request.urgent,
         "created_at": care_request.created_at.astimezone(settings.timezone).isoformat(),
         "accepted_nurse": {"name": nurse.name, "phone": nurse.phone} if nurse else None,
-        "timeline": timeline(care_request, settings),
+        "timeline": requester_timeline(care_request, settings.timezone),
     }
 
 

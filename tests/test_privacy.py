@@ -15,7 +15,7 @@ from pathlib import Path
 from dispatch.links import details_token
 from status.access_log import mask_links
 from tests import scenario
-from tests.browser_support import login, make_coordinator
+from tests.browser_support import login, make_coordinator, post_form
 from tests.redis_server import free_port
 from tests.test_deploy import procfile_commands
 
@@ -112,3 +112,46 @@ def test_the_production_access_log_masks_the_nurses_link(tmp_path, redis_url, se
     logged = log_path.read_text()
     assert "/r/***/recording" in logged and "/healthz" in logged, logged[-2000:]
     assert link not in logged and link.split(".")[0] not in logged
+
+
+# --- §8: the requester's own timeline --------------------------------------------------------------
+
+
+def test_the_api_shows_the_requester_its_own_timeline_and_nothing_internal(client, session, settings):
+    token = scenario.seed_region(session, nurses=5)
+    headers = {"Authorization": f"Bearer {token}"}
+    reference = scenario.post_request(client, token).json["reference"]
+    scenario.work(settings)
+    offers = scenario.offers_of(session, scenario.request_by_ref(session, reference).id)
+    declined, accepted = offers[1].nurse, offers[0].nurse
+    scenario.reply(client, declined.phone, f"NON {reference}")
+    scenario.reply(client, accepted.phone, f"OUI {reference}")
+    scenario.work(settings)
+    scenario.fresh(session)
+    make_coordinator(session)
+    login(client)
+    assert client.get(f"/status/requests/{reference}").status_code == 200  # audited: "viewed"
+    note = "Rappelée par Martine, code porte 1234B"
+    post_form(client, f"/status/requests/{reference}/called-back", {"note": note})
+    scenario.reply(client, accepted.phone, f"DESISTE {reference}")
+    scenario.work(settings)
+    assert client.post(f"/api/v1/requests/{reference}/cancel", headers=headers).status_code == 200
+
+    shown = client.get(f"/api/v1/requests/{reference}", headers=headers)
+    timeline = shown.get_json()["timeline"]
+    assert [line["kind"] for line in timeline] == [
+        "received",
+        "searching",
+        "nurse_found",
+        "called_back",
+        "nurse_withdrew",
+        "searching",
+        "cancelled",
+    ]
+    assert timeline[2]["nurse"] == {"name": accepted.name, "phone": accepted.phone}
+    assert all(set(line) <= {"at", "kind", "label", "nurse"} for line in timeline)
+    raw = shown.get_data(as_text=True)
+    for secret in (note, "1234B", "Martine Roche", "coordinatrice", "viewed", declined.name, declined.phone, "actor"):
+        assert secret not in raw, secret
+    page = client.get(f"/status/requests/{reference}").get_data(as_text=True)
+    assert note in page and declined.name in page  # the coordinators' page keeps the whole story
