@@ -171,7 +171,7 @@ def _secret_key(env: Mapping[str, str], instance: Path) -> str:
     path = instance / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_hex(32)
     path.write_text(key)
     path.chmod(0o600)

@@ -161,6 +161,29 @@ def test_secret_key_is_generated_once_and_private(tmp_path):
     assert settings_from(tmp_path).secret_key == first
 
 
+def test_sqlite_files_and_the_instance_folder_are_private(tmp_path):
+    """Issue #14 §9: the database holds health data; main created it world-readable."""
+    from sqlalchemy import text
+
+    from models import make_engine
+
+    s = settings_from(tmp_path)
+    assert stat.S_IMODE(s.instance_path.stat().st_mode) == 0o700
+    engine = make_engine(s.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES ('Mme Vernier')"))
+    database = s.instance_path / "sio.db"
+    files = [database, *database.parent.glob("sio.db-*")]
+    assert {p.name for p in files} >= {"sio.db", "sio.db-wal", "sio.db-shm"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    engine.dispose()
+    database.chmod(0o644)  # made by an older version
+    make_engine(s.database_url).dispose()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
 def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("SIO_NAME=SIO Gier\nDISPATCH_WAVE_WAIT_S=42\nTELEPHONY=simulator\n")
     monkeypatch.chdir(tmp_path)
