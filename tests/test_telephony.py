@@ -307,12 +307,12 @@ def test_simulator_records_texts_and_calls(make_settings):
 def test_simulator_fails_on_demand(make_settings):
     simulator = SimulatorTelephony(make_settings(TELEPHONY="simulator"), send_callbacks=False)
     simulator.fail_numbers[NURSE] = OptedOut("Attempt to send to unsubscribed recipient", 21610)
-    simulator.fail_numbers["+33700000000"] = TransientError("down")
+    simulator.fail_numbers["+33756000000"] = TransientError("down")
 
     with pytest.raises(OptedOut) as caught:
         simulator.send_sms(NURSE, "Bonjour", CALLBACK)
     with pytest.raises(TransientError):
-        simulator.place_call("+33700000000", TWIML, CALLBACK)
+        simulator.place_call("+33756000000", TWIML, CALLBACK)
 
     assert caught.value.code == 21610
     assert simulator.outbox == []
