@@ -291,13 +291,21 @@ def coordinators_create(
     click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
 
 
-def _coordinator(session, email: str):
+def _on_coordinator(email: str, action):
+    """``action(session, coordinator, now)`` in one transaction, for the coordinator EMAIL (or a
+    one-line error); returns (coordinator, what the action returned)."""
+    from dispatch.clock import utcnow
     from dispatch.coordinators import find_by_email
 
-    coordinator = find_by_email(session, email)
-    if coordinator is None:
-        _fail(f"no coordinator with the email {email.strip()!r}")
-    return coordinator
+    with _services().sessionmaker.begin() as session:
+        coordinator = find_by_email(session, email)
+        if coordinator is None:
+            _fail(f"no coordinator with the email {email.strip()!r}")
+        return coordinator, action(session, coordinator, utcnow())
+
+
+def _sessions(count: int) -> str:
+    return f"{count} open session{'s' if count != 1 else ''}"
 
 
 @coordinators_group.command("disable")
@@ -305,13 +313,10 @@ def _coordinator(session, email: str):
 @with_appcontext
 def coordinators_disable(email: str) -> None:
     """Disable a coordinator: no login, off duty (no calls or alerts); her sessions end at once."""
-    from dispatch.clock import utcnow
     from dispatch.coordinators import disable
 
-    with _services().sessionmaker.begin() as session:
-        coordinator = _coordinator(session, email)
-        ended = disable(session, coordinator, utcnow(), actor="sio coordinators disable")
-    click.echo(f"coordinator {coordinator.email} disabled; {ended} open session{'s' if ended != 1 else ''} ended")
+    coordinator, ended = _on_coordinator(email, lambda s, c, now: disable(s, c, now, actor="sio coordinators disable"))
+    click.echo(f"coordinator {coordinator.email} disabled; {_sessions(ended)} ended")
 
 
 @coordinators_group.command("enable")
@@ -319,12 +324,9 @@ def coordinators_disable(email: str) -> None:
 @with_appcontext
 def coordinators_enable(email: str) -> None:
     """Let a disabled coordinator log in again (off duty until she says otherwise)."""
-    from dispatch.clock import utcnow
     from dispatch.coordinators import enable
 
-    with _services().sessionmaker.begin() as session:
-        coordinator = _coordinator(session, email)
-        changed = enable(session, coordinator, utcnow(), actor="sio coordinators enable")
+    coordinator, changed = _on_coordinator(email, lambda s, c, now: enable(s, c, now, actor="sio coordinators enable"))
     click.echo(f"coordinator {coordinator.email} {'enabled' if changed else 'was not disabled'}")
 
 
@@ -333,13 +335,11 @@ def coordinators_enable(email: str) -> None:
 @with_appcontext
 def coordinators_end_sessions(email: str) -> None:
     """End every open session of a coordinator (a lost phone, a shared computer); she logs in again."""
-    from dispatch.clock import utcnow
     from dispatch.coordinators import end_all_sessions
 
-    with _services().sessionmaker.begin() as session:
-        coordinator = _coordinator(session, email)
-        ended = end_all_sessions(session, coordinator, utcnow(), actor="sio coordinators end-sessions")
-    click.echo(f"{ended} open session{'s' if ended != 1 else ''} of {coordinator.email} ended")
+    actor = "sio coordinators end-sessions"
+    coordinator, ended = _on_coordinator(email, lambda s, c, now: end_all_sessions(s, c, now, actor=actor))
+    click.echo(f"{_sessions(ended)} of {coordinator.email} ended")
 
 
 # --- demo, worker, run ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -97,6 +97,7 @@ def _hash(token: str) -> str:
 def open_session(session: Session, coordinator: Coordinator, now: datetime) -> str:
     """A new session for the coordinator; returns its id for the cookie (only its hash is kept)."""
     token = secrets.token_urlsafe(32)
+    session.execute(delete(CoordinatorSession).where(CoordinatorSession.expires_at <= now))  # dead rows
     session.add(
         CoordinatorSession(
             coordinator_id=coordinator.id, token_hash=_hash(token), created_at=now, expires_at=now + SESSION_LIFETIME

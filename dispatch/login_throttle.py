@@ -77,6 +77,8 @@ def retry_at(session: Session, attempt: Attempt, now: datetime) -> datetime | No
 def count_failure(session: Session, attempt: Attempt, now: datetime) -> None:
     """One more failure under every key, in one statement per key (two guesses at once both count)."""
     insert = postgresql_insert if is_postgres(session) else sqlite_insert
+    # Keys quiet for a day are forgotten: the table holds a day of failures, whoever makes them.
+    session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at <= now - FORGET_AFTER))
     for key in attempt.keys:
         statement = insert(LoginThrottle).values(key=key, failures=1, last_failure_at=now)
         restart = LoginThrottle.last_failure_at <= now - FORGET_AFTER

@@ -104,21 +104,33 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@bp.post("/status/sessions/end")
-def end_my_sessions():
-    """ "Se déconnecter partout": every session of this coordinator ends, this one included."""
+def _as_me(action):
+    """``action(database, coordinator, now)`` for the logged-in coordinator, in one transaction:
+    (its result, None), or (None, the answer for a stranger)."""
     blocked = require_login()
     if blocked:
-        return blocked
+        return None, blocked
     database, now = db(), utcnow()
     with database.begin():
         coordinator = current_coordinator()
         database.add(coordinator)
+        return action(database, coordinator, now), None
+
+
+@bp.post("/status/sessions/end")
+def end_my_sessions():
+    """ "Se déconnecter partout": every session of this coordinator ends, this one included."""
+
+    def end_all(database, coordinator, now) -> int:
         count = end_all_sessions(database, coordinator, now, actor=coordinator.name)
         log_out(database, now)
-    flash(
-        f"Vous êtes déconnectée partout ({count} session{'s' if count > 1 else ''} fermée{'s' if count > 1 else ''})."
-    )
+        return count
+
+    count, blocked = _as_me(end_all)
+    if blocked:
+        return blocked
+    plural = "s" if count > 1 else ""
+    flash(f"Vous êtes déconnectée partout ({count} session{plural} fermée{plural}).")
     return redirect(url_for("auth.login"))
 
 
@@ -130,12 +142,6 @@ def home():
 
 @bp.post("/status/duty")
 def toggle_duty():
-    blocked = require_login()
-    if blocked:
-        return blocked
-    database, now = db(), utcnow()
-    with database.begin():
-        coordinator = current_coordinator()
-        database.add(coordinator)
-        set_on_duty(database, coordinator, request.form.get("on_duty") == "1", now)
-    return redirect(_safe_next(request.form.get("back")))
+    on_duty = request.form.get("on_duty") == "1"
+    _, blocked = _as_me(lambda database, coordinator, now: set_on_duty(database, coordinator, on_duty, now))
+    return blocked or redirect(_safe_next(request.form.get("back")))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -19,7 +18,6 @@ from dispatch.links import LINK_VALIDITY_S, LinkError, details_token, read_detai
 from dispatch.phones import normalize_phone
 from dispatch.purge import delete_recordings, parse_duration, purge, recordings_due
 from dispatch.telephony.simulator import read_recording, save_recording
-from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
 from tests import scenario
@@ -268,16 +266,7 @@ def test_purge_deletes_recordings_at_the_provider_or_keeps_the_request_for_next_
     later = utcnow() + timedelta(days=91)
     with TwilioStandin() as standin:
         standin.recordings = dict.fromkeys(sids, b"ID3")
-        twilio = TwilioTelephony(
-            replace(
-                settings,
-                telephony="twilio",
-                twilio_account_sid=DEFAULT_ACCOUNT_SID,
-                twilio_auth_token=DEFAULT_AUTH_TOKEN,
-                twilio_api_base_url=standin.base_url,
-            ),
-            retries=0,
-        )
+        twilio = standin.adapter(settings, retries=0)
         standin.fail_next(2, status=503)  # Twilio down for both
         due = recordings_due(session, timedelta(days=90), later)
         assert sorted(sid for _, sid in due) == sids

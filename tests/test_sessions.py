@@ -78,6 +78,9 @@ def test_a_session_expires_after_twelve_hours(session, coordinator):
     assert session_coordinator(session, token, now + timedelta(hours=11, minutes=59)).id == coordinator.id
     assert session_coordinator(session, token, now + timedelta(hours=12)) is None
     assert session_coordinator(session, "forged", now) is None
+    open_session(session, coordinator, now + timedelta(hours=12))  # the next login clears expired rows
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(CoordinatorSession)) == 1
 
 
 # --- §3: slowed down, never locked out -----------------------------------------------------------
@@ -149,8 +152,11 @@ def test_failures_are_forgotten_a_day_later(session, coordinator):
         authenticate(session, EMAIL, "wrong", now, address="203.0.113.8")
     tomorrow = now + timedelta(hours=24, seconds=1)
     assert authenticate(session, EMAIL, "wrong", tomorrow, address="203.0.113.8").outcome == "invalid"
-    key = attempt_keys(EMAIL, "203.0.113.8", None).keys[0]
+    key, address = attempt_keys(EMAIL, "203.0.113.8", None).keys
     assert session.get(LoginThrottle, key).failures == 1  # counting starts again
+    authenticate(session, "other@sio.test", "x", tomorrow + timedelta(hours=24, seconds=1), address="192.0.2.9")
+    session.expire_all()
+    assert session.get(LoginThrottle, key) is None and session.get(LoginThrottle, address) is None  # forgotten
 
 
 # --- §6: a coordinator disabled ----------------------------------------------------------------

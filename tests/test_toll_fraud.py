@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 from dispatch.phones import PhoneError, callback_problem, normalize_callback
 from dispatch.telephony import InvalidNumber
 from dispatch.telephony.simulator import SimulatorTelephony
-from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest
 from tests import scenario
 from tests.helpers import answer
 from tests.test_ivr import Caller, spoken
-from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
+from tests.twilio_standin import TwilioStandin
 
 CALLABLE = [
     "04 65 71 20 10",  # fixed line
@@ -67,18 +66,7 @@ def test_the_telephony_port_never_calls_such_a_number(settings):
         simulator.place_call("+33899123456", "http://sio.test/t", "http://sio.test/s")
     assert simulator.sent() == []
     with TwilioStandin() as standin:
-        from dataclasses import replace
-
-        twilio = TwilioTelephony(
-            replace(
-                settings,
-                telephony="twilio",
-                twilio_account_sid=DEFAULT_ACCOUNT_SID,
-                twilio_auth_token=DEFAULT_AUTH_TOKEN,
-                twilio_api_base_url=standin.base_url,
-            ),
-            retries=0,
-        )
+        twilio = standin.adapter(settings, retries=0)
         with pytest.raises(InvalidNumber, match="étranger"):
             twilio.place_call("+442079460018", "http://sio.test/t", "http://sio.test/s")
         assert standin.recorded() == []  # refused before Twilio is asked
