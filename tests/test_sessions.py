@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -107,7 +108,8 @@ def test_guessing_never_locks_a_coordinator_out_and_tells_nothing(app, coordinat
     known = _attempts(browser(app, "203.0.113.1"), EMAIL, 8)
     unknown = _attempts(browser(app, "203.0.113.2"), "nobody@sio.test", 8)
     assert [s for s, _ in known] == [s for s, _ in unknown] == [401] * 5 + [429] * 3
-    assert [m for m in known] == [m for m in unknown]
+    at = re.compile(r"\(à \d\d:\d\d\)")  # the clock may turn a minute between the two series
+    assert [at.sub("", m) for _, m in known] == [at.sub("", m) for _, m in unknown]
     assert "réessayez dans 1 minute" in known[5][1]
 
     assert login(hers).status_code == 302  # her browser: the right password works at once
