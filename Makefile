@@ -10,9 +10,9 @@ RUN_ARGS ?=
 
 .PHONY: run test lint format install clean-instance
 
+# `sio run` migrates, seeds the demo into an empty database, and picks the simulator itself
+# when no telephony is configured (every other command refuses to guess: DESIGN §4).
 run: $(STAMP)
-	$(BIN)/sio db upgrade
-	-$(BIN)/sio demo
 	$(BIN)/sio run $(RUN_ARGS)
 
 test: $(STAMP)

@@ -32,6 +32,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 
 from dispatch.app.migrate import upgrade  # noqa: E402
+from dispatch.config import TWILIO_VARIABLES, simulator_auth_token  # noqa: E402
 from dispatch.people.tokens import issue_token  # noqa: E402
 from models import Commune, Nurse, NurseSkill, NurseZone, Requester, make_engine, make_sessionmaker  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
@@ -171,16 +172,17 @@ class Stack:
                 TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
                 TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
                 TWILIO_API_BASE_URL=f"http://127.0.0.1:{self.standin_port}",
+                TWILIO_PHONE_NUMBER="+33900000000",
             )
         else:
-            for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE_URL"):
+            for key in TWILIO_VARIABLES:
                 env.pop(key, None)
         env.update(self.extra_env)
         return env
 
     @property
     def auth_token(self) -> str:
-        return DEFAULT_AUTH_TOKEN if self.telephony == "twilio" else "simulator-auth-token"
+        return DEFAULT_AUTH_TOKEN if self.telephony == "twilio" else simulator_auth_token("bench-secret")
 
     def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
         process = subprocess.Popen(

@@ -12,6 +12,11 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+#: What the service may call (toll fraud, issue #14 §5): fixed lines, mobiles and the 09 "box"
+#: lines; never premium-rate, shared-cost or other special numbers (08...).
+_CALLABLE_TYPES = {*_MOBILE_TYPES, PhoneNumberType.FIXED_LINE, PhoneNumberType.VOIP}
+#: Metropolitan France, the overseas departments, and the islands dialled like them.
+CALLABLE_REGIONS = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF"})
 #: Overseas departments dialled in the French ten-digit plan (0262 / 0692 Réunion and Mayotte,
 #: 0590 / 0690 Guadeloupe and its islands, 0594 / 0694 Guyane, 0596 / 0696 Martinique, 0508
 #: Saint-Pierre-et-Miquelon) but with their own country codes: a national number that is not a
@@ -63,6 +68,37 @@ def normalize_phone(text: str | None, *, region: str = "FR") -> Phone:
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         is_mobile=number_type in _MOBILE_TYPES,
     )
+
+
+def callback_problem(e164: str) -> str | None:
+    """A French reason why the service must not call this number, or None when it may: a fixed
+    line or a mobile of France or its overseas departments. Premium-rate and foreign numbers
+    would make the service (or the nurse who calls back) pay someone else (toll fraud)."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "numéro illisible"
+    if phonenumbers.region_code_for_number(number) not in CALLABLE_REGIONS:
+        return "numéro étranger : donnez un numéro fixe ou mobile français (outre-mer compris)"
+    if phonenumbers.number_type(number) not in _CALLABLE_TYPES:
+        return "numéro surtaxé ou spécial (08...) : donnez un numéro fixe ou mobile"
+    return None
+
+
+def normalize_callback(text: str | None) -> Phone:
+    """A number to call back (:func:`normalize_phone`, then :func:`callback_problem`).
+
+    Raises :class:`PhoneError` with a French reason: a short number (3615, 112...) is not a
+    callback number either.
+    """
+    digits = sum(c.isdigit() for c in text or "")
+    if 0 < digits < 10 and not (text or "").strip().startswith(("+", "00")):
+        raise PhoneError("numéro court : donnez un numéro à 10 chiffres")
+    phone = normalize_phone(text)
+    problem = callback_problem(phone.e164)
+    if problem:
+        raise PhoneError(problem)
+    return phone
 
 
 def try_normalize(text: str | None) -> str | None:

@@ -274,6 +274,15 @@ def requester_usage(name: str) -> str:
     )
 
 
+def requester_uncallable(name: str) -> str:
+    """A request texted from a number the service may not call back (foreign, premium-rate)."""
+    return _sign(
+        name,
+        "nous ne rappelons que les numéros fixes et mobiles français (outre-mer compris). "
+        "Envoyez votre demande depuis un tel numéro, ou appelez-nous.",
+    )
+
+
 def requester_cancelled(name: str, reference: str) -> str:
     """ANNULER done."""
     return _sign(name, f"la demande {reference} est annulée. Merci de nous avoir prévenus.")
@@ -493,6 +502,10 @@ class Speech:
     @staticmethod
     def ask_callback() -> str:
         return "Tapez le numéro à 10 chiffres où vous rappeler, suivi de dièse."
+
+    @staticmethod
+    def callback_refused() -> str:
+        return "Nous ne rappelons pas les numéros surtaxés ou spéciaux. Donnez un numéro fixe ou mobile."
 
     @staticmethod
     def request_registered(reference: str) -> str:

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models: the database is the single source of truth (DESIGN §3)."""
 
+from models.access import CoordinatorSession, LoginThrottle
 from models.base import Base, utcnow
 from models.db import is_postgres, make_engine, make_sessionmaker
 from models.geo import Commune, Postcode
@@ -14,8 +15,10 @@ __all__ = [
     "CareRequest",
     "Commune",
     "Coordinator",
+    "CoordinatorSession",
     "Event",
     "IvrSession",
+    "LoginThrottle",
     "Message",
     "Nurse",
     "NurseAbsence",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -13,6 +17,7 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
     reports) that only read and must never hold the write lock between statements.
     """
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         # Several threads (gunicorn, test threads) share the file; wait on locks instead of failing.
         # hide_parameters: SQL logs and errors never carry phone numbers or patient notes.
         kwargs.setdefault("hide_parameters", True)
@@ -39,6 +44,22 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)
     return create_engine(url, **kwargs)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database holds health data: its file is created readable by its owner only (0600, like
+    the secret key), and SQLite gives its -wal and -shm files the same mode. A file made earlier
+    with a wider mode is narrowed."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
+        return
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -19,6 +19,7 @@ from dispatch.requests.actions import (
     redispatch,
 )
 from dispatch.requests.create import find_request
+from dispatch.sanitize import row_id
 from models import Nurse
 from status import queries
 from status.recordings import recording_response
@@ -86,7 +87,7 @@ def _back(reference: str):
 @bp.post("/requests/<reference>/assign")
 def assign(reference: str):
     session, now, settings = db(), utcnow(), services().settings
-    nurse_id = request.form.get("nurse_id", type=int)
+    nurse_id = row_id(request.form.get("nurse_id", type=int))
     with session.begin():
         care_request = _request_or_404(reference)
         nurse = session.get(Nurse, nurse_id) if nurse_id else None

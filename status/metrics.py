@@ -1,5 +1,8 @@
 """``/metrics`` for Prometheus: requests by status, offers, time to first yes, queue, webhook latency.
 
+Served only with ``Authorization: Bearer <METRICS_TOKEN>`` or to an address of
+``METRICS_NETWORKS``; with neither set, to nobody.
+
 Most figures are read from the database (and Redis) at scrape time: the database is the
 truth, every gunicorn worker answers the same, and nothing is lost when a process restarts.
 Only webhook latency is measured in the process that served the webhook; with several
@@ -9,6 +12,8 @@ shares the histogram through files in that folder.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import os
 import time
@@ -135,6 +140,31 @@ class DatabaseCollector:
         yield GaugeMetricFamily("sio_jobs_failed", "Jobs in RQ's failed registry.", value=failed)
 
 
+def _refusal(settings) -> Response | None:
+    """None when the scraper may read: it shows ``Authorization: Bearer <METRICS_TOKEN>`` or comes
+    from one of ``METRICS_NETWORKS``. Neither set: nobody may (the figures tell how the region
+    is served; behind a reverse proxy every client would seem to come from the proxy)."""
+    token = settings.metrics_token
+    if token:
+        shown = request.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(shown, f"Bearer {token}".encode()):
+            return None
+    if settings.metrics_networks:
+        try:
+            address = ipaddress.ip_address(request.remote_addr or "")
+        except ValueError:
+            address = None
+        if address is not None and any(address in network for network in settings.metrics_networks):
+            return None
+    if token:
+        return Response(
+            "metrics: Authorization: Bearer <METRICS_TOKEN> expected\n", 401, {"WWW-Authenticate": "Bearer"}
+        )
+    if settings.metrics_networks:
+        return Response("metrics: this address is not in METRICS_NETWORKS\n", 403, mimetype="text/plain")
+    return Response("metrics: off; set METRICS_TOKEN or METRICS_NETWORKS\n", 403, mimetype="text/plain")
+
+
 def init_metrics(app: Flask) -> None:
     """Time every webhook and serve ``/metrics``."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -157,6 +187,9 @@ def init_metrics(app: Flask) -> None:
         return response
 
     def metrics() -> Response:
+        refusal = _refusal(services.settings)
+        if refusal is not None:
+            return refusal
         registry = CollectorRegistry(auto_describe=False)
         if directory:
             MultiProcessCollector(registry, path=directory)

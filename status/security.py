@@ -43,6 +43,7 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+STATIC_PREFIX = "/static/"
 
 
 def limiter_storage_uri(url: str) -> str:
@@ -89,6 +90,10 @@ def init_security(app: Flask) -> Limiter:
     def _security_headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        # Pages, API answers and recordings carry health data: no copy in any cache (a shared
+        # computer's browser, a proxy). Only the pages' scripts and styles may be kept.
+        if not request.path.startswith(STATIC_PREFIX):
+            response.headers.setdefault("Cache-Control", "no-store")
         if https or request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response

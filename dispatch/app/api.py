@@ -9,7 +9,8 @@ from dispatch.clock import utcnow
 from dispatch.intake.api_input import parse_new_request
 from dispatch.people.tokens import requester_for_token
 from dispatch.requests.actions import cancel_request
-from dispatch.requests.create import create_request, find_request, timeline
+from dispatch.requests.create import create_request, find_request
+from dispatch.requests.requester_view import requester_timeline
 from workers.queue import enqueue
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -45,14 +46,17 @@ def _request_json(care_request) -> dict:
         "urgent": care_request.urgent,
         "created_at": care_request.created_at.astimezone(settings.timezone).isoformat(),
         "accepted_nurse": {"name": nurse.name, "phone": nurse.phone} if nurse else None,
-        "timeline": timeline(care_request, settings),
+        "timeline": requester_timeline(care_request, settings.timezone),
     }
 
 
 @bp.post("/requests")
 def create():
     settings, session, now = services().settings, db(), utcnow()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        body = None
     if not isinstance(body, dict):
         return jsonify(errors={"body": "le corps doit être un objet JSON"}), 422
     new, errors = parse_new_request(session, settings, body, g.requester, now)

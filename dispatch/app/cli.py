@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from flask.cli import FlaskGroup, routes_command, shell_command
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
@@ -14,7 +17,10 @@ def main() -> None:
     from redis.exceptions import RedisError
 
     from dispatch.app.factory import create_app
+    from dispatch.config import run_defaults
 
+    if _command_name() == "run":  # the one command that may pick the simulator by itself
+        os.environ.update(run_defaults())
     try:
         app = create_app()
     except ConfigError as err:
@@ -40,3 +46,7 @@ def main() -> None:
         fail(f"database error: {first_line(err.orig or err)}{hint}")
     except RedisError as err:
         fail(f"Redis error: {first_line(err)} (check REDIS_URL; unset, `sio run` starts its own Redis)")
+
+
+def _command_name() -> str | None:
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)

@@ -135,21 +135,50 @@ def requesters_import(path: str, skip_invalid: bool) -> None:
     _run_import(import_requesters, path, skip_invalid)
 
 
+def _requester(session, name: str):
+    from models import Requester
+
+    requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
+    if requester is None:
+        fail(f"no requester named {name!r} (see `sio requesters import`)")
+    return requester
+
+
 @requesters_group.command("token")
 @click.argument("name")
 @with_appcontext
 def requesters_token(name: str) -> None:
-    """Print a new API token for requester NAME (shown once; only its hash is kept)."""
-    from dispatch.people.tokens import issue_token
-    from models import Requester
+    """Print a new API token for requester NAME; its previous tokens stop working (rotation).
+
+    The token is shown once; only its hash is kept.
+    """
+    from dispatch.clock import utcnow
+    from dispatch.people.tokens import replace_token
 
     with _services().sessionmaker.begin() as session:
-        requester = session.scalar(select(Requester).where(Requester.name == name.strip()))
-        if requester is None:
-            fail(f"no requester named {name!r} (see `sio requesters import`)")
-        token = issue_token(session, requester)
+        requester = _requester(session, name)
+        token, revoked = replace_token(session, requester, utcnow())
     click.echo(f"API token for {requester.name} (shown once, keep it safe):", err=True)
+    if revoked:
+        previous = (
+            "its previous token no longer works" if revoked == 1 else f"its {revoked} previous tokens no longer work"
+        )
+        click.echo(previous, err=True)
     click.echo(token)
+
+
+@requesters_group.command("revoke")
+@click.argument("name")
+@with_appcontext
+def requesters_revoke(name: str) -> None:
+    """Revoke every API token of requester NAME at once (its integration gets 401 until a new one)."""
+    from dispatch.clock import utcnow
+    from dispatch.people.tokens import revoke_tokens
+
+    with _services().sessionmaker.begin() as session:
+        requester = _requester(session, name)
+        revoked = revoke_tokens(session, requester, utcnow())
+    click.echo(f"{revoked} API token{'s' if revoked != 1 else ''} of {requester.name} revoked")
 
 
 # --- coordinators -----------------------------------------------------------------------------
@@ -170,7 +199,11 @@ def coordinators_group() -> None:
 def coordinators_create(
     email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None
 ) -> None:
-    """Create or update (by EMAIL) a coordinator who can log in to the status page."""
+    """Create or update (by EMAIL) a coordinator who can log in to the status page.
+
+    A new password ends her open sessions. A disabled coordinator stays disabled (and off duty).
+    """
+    from dispatch.clock import utcnow
     from dispatch.people.coordinators import MIN_PASSWORD_LENGTH, password_problem, set_password
     from dispatch.phones import PhoneError, normalize_phone
     from models import Coordinator
@@ -208,10 +241,61 @@ def coordinators_create(
         if e164:
             coordinator.phone = e164
         if on_duty is not None:
-            coordinator.on_duty = on_duty
-        set_password(coordinator, password)
-    duty = "on duty" if coordinator.on_duty else "off duty"
+            coordinator.on_duty = on_duty and coordinator.disabled_at is None
+        set_password(session, coordinator, password, utcnow())
+    duty = "disabled" if coordinator.disabled_at else "on duty" if coordinator.on_duty else "off duty"
     click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
+
+
+def _on_coordinator(email: str, action):
+    """``action(session, coordinator, now)`` in one transaction, for the coordinator EMAIL (or a
+    one-line error); returns (coordinator, what the action returned)."""
+    from dispatch.clock import utcnow
+    from dispatch.people.coordinators import find_by_email
+
+    with _services().sessionmaker.begin() as session:
+        coordinator = find_by_email(session, email)
+        if coordinator is None:
+            fail(f"no coordinator with the email {email.strip()!r}")
+        return coordinator, action(session, coordinator, utcnow())
+
+
+def _sessions(count: int) -> str:
+    return f"{count} open session{'s' if count != 1 else ''}"
+
+
+@coordinators_group.command("disable")
+@click.argument("email")
+@with_appcontext
+def coordinators_disable(email: str) -> None:
+    """Disable a coordinator: no login, off duty (no calls or alerts); her sessions end at once."""
+    from dispatch.people.coordinators import disable
+
+    coordinator, ended = _on_coordinator(email, lambda s, c, now: disable(s, c, now, actor="sio coordinators disable"))
+    click.echo(f"coordinator {coordinator.email} disabled; {_sessions(ended)} ended")
+
+
+@coordinators_group.command("enable")
+@click.argument("email")
+@with_appcontext
+def coordinators_enable(email: str) -> None:
+    """Let a disabled coordinator log in again (off duty until she says otherwise)."""
+    from dispatch.people.coordinators import enable
+
+    coordinator, changed = _on_coordinator(email, lambda s, c, now: enable(s, c, now, actor="sio coordinators enable"))
+    click.echo(f"coordinator {coordinator.email} {'enabled' if changed else 'was not disabled'}")
+
+
+@coordinators_group.command("end-sessions")
+@click.argument("email")
+@with_appcontext
+def coordinators_end_sessions(email: str) -> None:
+    """End every open session of a coordinator (a lost phone, a shared computer); she logs in again."""
+    from dispatch.people.coordinators import end_all_sessions
+
+    actor = "sio coordinators end-sessions"
+    coordinator, ended = _on_coordinator(email, lambda s, c, now: end_all_sessions(s, c, now, actor=actor))
+    click.echo(f"{_sessions(ended)} of {coordinator.email} ended")
 
 
 # --- demo, worker, run ------------------------------------------------------------------------

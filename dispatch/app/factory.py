@@ -26,7 +26,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     env.update(overrides or {})
     settings = load_settings(env if overrides else None)
     app = Flask("sio", instance_path=str(settings.instance_path), static_folder=None)
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the database, keys, recordings
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=256 * 1024,
@@ -40,6 +40,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.telephony == "simulator":
+        log.warning("TELEPHONY=simulator: no real text or call leaves this service; the simulator is on /simulator")
 
     for error in DATABASE_DOWN:
         app.register_error_handler(error, _database_down)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.config import Settings
-from dispatch.phones import PhoneError, normalize_phone
+from dispatch.phones import PhoneError, normalize_callback, normalize_phone
 from dispatch.requests.create import NewRequest
 from dispatch.sanitize import clean_text
 from dispatch.starts import start_error
@@ -101,7 +101,7 @@ def parse_new_request(
             phones[key] = None
             continue
         try:
-            phones[key] = normalize_phone(raw).e164
+            phones[key] = (normalize_callback if key == "callback_phone" else normalize_phone)(raw).e164
         except PhoneError as err:
             errors[key] = str(err)
 

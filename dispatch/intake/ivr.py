@@ -29,7 +29,7 @@ from dispatch.intake.ivr_steps import (
     question,
 )
 from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, request_from_call, requester_of
-from dispatch.phones import normalize_phone
+from dispatch.phones import callback_problem, normalize_phone
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import owned_request
 from dispatch.starts import start_error
@@ -190,8 +190,14 @@ def _details(session: Session, settings: Settings, ivr: IvrSession, call: CallIn
     return _goto(session, settings, ivr, "callback", recording_url=call.recording_url)
 
 
+def _callback_candidate(ivr: IvrSession) -> str | None:
+    """The number to read back: the one typed, else the caller's, if the service may call it."""
+    number = ivr.data.get("callback_candidate") or ivr.from_phone
+    return number if number and callback_problem(number) is None else None
+
+
 def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallInput, now: datetime) -> CallPlan:
-    candidate = ivr.data.get("callback_candidate") or ivr.from_phone
+    candidate = _callback_candidate(ivr)
     if call.digits == "1" and candidate:
         if not finish(session, ivr):
             return _goodbye()
@@ -199,6 +205,8 @@ def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallI
         request, effects = request_from_call(session, settings, ivr, now)
         return CallPlan([Say(Speech.request_registered(request.reference)), Hangup()], effects)
     typed = parse_phone(call.digits or "")
+    if typed and callback_problem(typed):  # premium-rate (08 9...): never called back
+        return _invalid(session, settings, ivr, Say(Speech.callback_refused()))
     if typed:  # read it back and ask for the 1 again: a typo would lose the call back
         return _goto(session, settings, ivr, "callback", callback_candidate=typed)
     return _invalid(session, settings, ivr)
@@ -270,7 +278,7 @@ def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Ver
     if ivr.step == "dialed" and not (numbers := on_duty_phones(session)):
         ivr.step = "voicemail"  # nobody on duty: straight to the voicemail
     communes = geo.communes_for_postcode(session, data["postcode"]) if ivr.step == "commune" else []
-    number = data.get("callback_candidate") or ivr.from_phone
+    number = _callback_candidate(ivr)
     return question(
         ivr.step,
         communes=[c.name for c in communes],

@@ -14,6 +14,7 @@ from dispatch.intake.sms import parse_requester_sms, resolve_start
 from dispatch.matching.waves import commune_name
 from dispatch.messaging.grammar import parse_nurse_reply
 from dispatch.messaging.replies import Outcome, handle_nurse_reply
+from dispatch.phones import callback_problem
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import NewRequest, create_request, owned_request
 from dispatch.starts import start_error
@@ -42,6 +43,8 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         return _cancel(session, settings, sender, requester, sms.reference, now)
     if sms.kind != "request":
         return Outcome(texts.requester_usage(name))
+    if callback_problem(sender):  # the service would call it back: never a foreign or premium number
+        return Outcome(texts.requester_uncallable(name))
     start_local, has_time = resolve_start(sms, now_local)
     problem = start_error(start_local, now_local) if start_local is not None else None
     if problem:

@@ -33,6 +33,7 @@ __all__ = [
     "TelephonyError",
     "TransientError",
     "recording_sid",
+    "refuse_uncallable",
 ]
 
 #: Twilio 21610, "Attempt to send to unsubscribed recipient": the recipient texted STOP. An API
@@ -114,3 +115,13 @@ class Telephony(Protocol):
     def delete_recording(self, sid: str) -> None:
         """Delete a recording at the provider; one already gone is not an error."""
         ...
+
+
+def refuse_uncallable(to: str) -> None:
+    """Every adapter's last check before a call: never a premium-rate or foreign number (toll
+    fraud), whatever let it in. Raises :class:`InvalidNumber`, which the outbox never retries."""
+    from dispatch.phones import callback_problem
+
+    problem = callback_problem(to)
+    if problem:
+        raise InvalidNumber(f"call refused: {problem}")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 
 import requests
 
-from dispatch.telephony import Recording, Sent, TelephonyError
+from dispatch.telephony import Recording, Sent, TelephonyError, refuse_uncallable
 from dispatch.telephony.urls import Urls
 
 if TYPE_CHECKING:
@@ -127,7 +127,8 @@ class SimulatorTelephony:
         return sent
 
     def place_call(self, to: str, url: str, status_callback: str, *, machine_detection: bool = False) -> Sent:
-        """Record one call and answer like Twilio."""
+        """Record one call and answer like Twilio (never to a premium-rate or foreign number)."""
+        refuse_uncallable(to)
         send = SimulatedSend("call", to, None, url, status_callback, new_sid("CA"), _now(), machine_detection)
         return self._record(send)
 

@@ -29,6 +29,7 @@ from dispatch.telephony import (
     Sent,
     TelephonyError,
     TransientError,
+    refuse_uncallable,
 )
 
 if TYPE_CHECKING:
@@ -168,7 +169,9 @@ class TwilioTelephony:
         return Sent(sid=message.sid, status=message.status or "")
 
     def place_call(self, to: str, url: str, status_callback: str, *, machine_detection: bool = False) -> Sent:
-        """Place one call playing the TwiML at ``url``, reporting every progress event."""
+        """Place one call playing the TwiML at ``url``, reporting every progress event (never to a
+        premium-rate or foreign number: refused before Twilio is asked)."""
+        refuse_uncallable(to)
         extra: dict[str, str] = {}
         if machine_detection:
             # Waits for the greeting to end so a message left on voicemail is heard whole.

@@ -68,7 +68,7 @@ def offers_of(session, reference):
 
 def test_the_default_policy_is_adaptive(app):
     assert app.extensions["sio"].settings.dispatch_policy == "adaptive"
-    assert load_settings({"SECRET_KEY": "x"}).dispatch_policy == "adaptive"
+    assert load_settings({"SECRET_KEY": "x", "TELEPHONY": "simulator"}).dispatch_policy == "adaptive"
 
 
 def test_adaptive_dispatch_through_the_real_loop(app, client, session, region):

@@ -50,7 +50,7 @@ def test_created_with_201_and_readable(client, tokens):
     assert body["insee"] == "42207" and body["start_at"].startswith(f"{day}T09:30")
     shown = api(client, tokens["ehpad"], "get", f"/api/v1/requests/{body['reference']}")
     assert shown.status_code == 200 and shown.json["reference"] == body["reference"]
-    assert shown.json["accepted_nurse"] is None and shown.json["timeline"][0]["kind"] == "created"
+    assert shown.json["accepted_nurse"] is None and shown.json["timeline"][0]["kind"] == "received"
 
 
 def test_insee_code_alone_is_enough(client, tokens):

@@ -13,12 +13,13 @@ from flask import Flask
 from dispatch.app.factory import create_app
 from dispatch.config import ConfigError
 from dispatch.services import reset_services
+from tests.support.helpers import public_https
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_create_app_applies_overrides(env):
-    env.update(SIO_NAME="SIO Gier", DISPATCH_WAVE_SIZES="2,4", PUBLIC_BASE_URL="https://sio.example.org")
+    public_https(env).update(SIO_NAME="SIO Gier", DISPATCH_WAVE_SIZES="2,4")
     try:
         app = create_app(env)
         settings = app.extensions["sio"].settings
@@ -74,7 +75,7 @@ def test_commands_are_registered(app):
 
 def clean_env(tmp_path, **extra):
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    return {**keep, "SIO_INSTANCE_PATH": str(tmp_path / "instance"), **extra}
+    return {**keep, "SIO_INSTANCE_PATH": str(tmp_path / "instance"), "TELEPHONY": "simulator", **extra}
 
 
 def test_wsgi_module_builds_the_app(tmp_path):

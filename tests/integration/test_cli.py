@@ -158,7 +158,7 @@ def test_requesters_import_and_token(cli, session, tmp_path):
     assert len(rows) == 1
     assert rows[0].token_hash == hash_token(token) != token  # only the hash is stored
     assert requester_for_token(session, token).name == "CHU Saint-Étienne, médecine"
-    # A second token is a new one; the first still works.
+    # A second token replaces the first (test_revocation.py has the rest).
     second = cli("requesters", "token", "CHU Saint-Étienne, médecine").stdout.strip()
     assert second != token
     assert count(session, ApiToken) == 2
@@ -299,7 +299,12 @@ def test_demo_refuses_real_twilio(env, session):
     from dispatch.app.factory import create_app
     from dispatch.services import reset_services
 
-    env.update(TELEPHONY="twilio", TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="x" * 32)
+    env.update(
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="x" * 32,
+        TWILIO_PHONE_NUMBER="+33900000000",
+    )
     try:
         result = create_app(env).test_cli_runner().invoke(args=["demo"])
     finally:

@@ -35,10 +35,10 @@ from dispatch.app.migrate import upgrade
 from dispatch.clock import utcnow
 from dispatch.services import reset_services
 from models import Call, CareRequest, Event, Message, Offer, make_engine
-from tests.conftest import IN_CI, USE_PG
+from tests.conftest import IN_CI, PG_RESTART
 from tests.support import scenario
 from tests.support.helpers import post_signed
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from workers.queue import enqueue, get_queue, redis_connection
 from workers.sweep import overdue_work
@@ -100,6 +100,7 @@ def twilio_env(standin: TwilioStandin) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
         "TWILIO_API_BASE_URL": standin.base_url,
+        "TWILIO_PHONE_NUMBER": "+33900000000",
     }
 
 
@@ -333,9 +334,68 @@ def test_every_webhook_delivered_three_times(service):
 
 
 # --- PostgreSQL restarted ------------------------------------------------------------------------
+# Only when asked for (TEST_PG_RESTART=1; .ci/run sets it): the test restarts a PostgreSQL server.
+# It starts one of its own when it can (initdb and pg_ctl, as the postgres user when run as root),
+# so a developer's server is never touched; where it cannot, it restarts the machine's cluster
+# (pg_ctlcluster), which it was asked to do. Under CI=true it fails rather than skip.
+
+RESTARTABLE_PG = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def restart_postgresql() -> None:
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI needs the PostgreSQL restart test to run: {reason}")
+    pytest.skip(f"restarts a PostgreSQL: {reason}")
+
+
+def _pg_binaries() -> Path | None:
+    """The folder of initdb and pg_ctl (PATH, or Debian's /usr/lib/postgresql/<version>/bin)."""
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return Path(shutil.which("pg_ctl")).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return versions[-1].parent if versions else None
+
+
+class OwnPostgres:
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free port, started and stopped here."""
+
+    def __init__(self, binaries: Path):
+        import pwd
+        import tempfile
+
+        self.binaries = binaries
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="sio-pg-"))
+        self.data = self.folder / "data"
+        self.as_user: list[str] = []
+        if os.getuid() == 0:  # initdb refuses root: run the server as the postgres user
+            user = pwd.getpwnam("postgres")
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+            self.as_user = [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        subprocess.run([*self.as_user, *argv], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.folder / "server.log")
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def restart(self) -> None:
+        # -l: a server started without its log file would hold this process's pipes open.
+        log = str(self.folder / "server.log")
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def restart_machine_postgresql() -> None:
     version = sorted(os.listdir("/etc/postgresql"))[-1]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
@@ -345,34 +405,22 @@ def restart_postgresql() -> None:
     )
 
 
-# The server this test restarts when the suite runs on SQLite (a database of its own on it).
-RESTARTABLE_PG = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture
-def restartable_postgresql():
-    """Overrides for a PostgreSQL this test may restart: none when the suite runs on PostgreSQL;
-    else a migrated database of its own on the machine's server, dropped afterwards. Without
-    such a server (a machine with only Python) the test is skipped, saying so; on CI it fails."""
-    if not (os.path.isdir("/etc/postgresql") and shutil.which("pg_ctlcluster")):
-        _missing("no local PostgreSQL cluster to restart (/etc/postgresql, pg_ctlcluster)")
-    if USE_PG:
-        yield {}
-        return
-    admin = make_engine(RESTARTABLE_PG, isolation_level="AUTOCOMMIT")
+def _database_on(server_url: str):
+    """A migrated database of its own on the server at ``server_url``; yields its URL."""
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
     name = f"sio_restart_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as err:
         admin.dispose()
-        _missing(f"PostgreSQL unreachable at {make_url(RESTARTABLE_PG).render_as_string()} ({type(err).__name__})")
-    url = make_url(RESTARTABLE_PG).set(database=name).render_as_string(hide_password=False)
+        _missing(f"PostgreSQL unreachable at {make_url(server_url).render_as_string()} ({type(err).__name__})")
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
-        yield {"DATABASE_URL": url}
+        yield url
     finally:
         reset_services()
         admin.dispose()  # its connection died with the restart
@@ -381,14 +429,39 @@ def restartable_postgresql():
         admin.dispose()
 
 
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI needs this test to run: {reason}")
-    pytest.skip(f"restarts a local PostgreSQL: {reason}")
+def asked_to_restart() -> None:
+    """Go on only when TEST_PG_RESTART=1 asked for a restart: else skip (fail under CI=true)."""
+    if not PG_RESTART:
+        _missing("not asked for: set TEST_PG_RESTART=1 (CI does)")
+
+
+@pytest.fixture
+def restartable_postgresql():
+    """(overrides, restart): a database of its own on a PostgreSQL this test may restart."""
+    asked_to_restart()
+    binaries = _pg_binaries()
+    if binaries is not None and (os.getuid() != 0 or shutil.which("runuser")):
+        server = OwnPostgres(binaries)
+        try:
+            server.start()
+        except (subprocess.CalledProcessError, KeyError, OSError) as err:
+            server.stop()
+            _missing(f"cannot start a PostgreSQL of its own with {binaries}: {err}")
+        try:
+            for url in _database_on(server.url):
+                yield {"DATABASE_URL": url}, server.restart
+        finally:
+            server.stop()
+        return
+    if not (os.path.isdir("/etc/postgresql") and shutil.which("pg_ctlcluster")):
+        _missing("no initdb/pg_ctl to start one, and no local cluster to restart (pg_ctlcluster)")
+    for url in _database_on(RESTARTABLE_PG):
+        yield {"DATABASE_URL": url}, restart_machine_postgresql
 
 
 def test_postgresql_restarted_mid_dispatch(restartable_postgresql, service):  # the database outlives the service
-    svc = service(**restartable_postgresql)
+    overrides, restart = restartable_postgresql
+    svc = service(**overrides)
     token = scenario.seed_region(svc.session, nurses=6)
     first = scenario.post_request(svc.client, token)
     svc.work()
@@ -397,7 +470,7 @@ def test_postgresql_restarted_mid_dispatch(restartable_postgresql, service):  # 
     second = scenario.post_request(svc.client, token)  # its texts are queued jobs when the database goes away
     svc.session.close()
 
-    restarter = threading.Thread(target=restart_postgresql)
+    restarter = threading.Thread(target=restart)
     restarter.start()
     restarter.join()
     # Every pooled connection of the app and of the jobs is dead now; pre-ping replaces them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,9 @@ from werkzeug.datastructures import MultiDict
 from dispatch import gsm, texts
 from dispatch.messaging.grammar import KINDS, parse_nurse_reply
 from dispatch.vocab import CARE_TYPES
-from tests.support import scenario
+from tests.integration.test_fuzz_routes import DEEP_JSON, EDGE_DATES
+from tests.support import figures, scenario
+from tests.support.browser import login, make_coordinator, post_form
 
 FUZZ = settings(
     max_examples=60,
@@ -155,7 +157,7 @@ def test_webhooks_never_answer_500(app, client, settings, region, data):
         else data.draw(header_text)
     )
     response = client.post(url + query, data=form, headers={"X-Twilio-Signature": signature})
-    assert response.status_code < 500, (url, query, pairs, response.get_data(as_text=True)[:300])
+    assert not figures.fuzzed(response.status_code), (url, query, pairs, response.get_data(as_text=True)[:300])
     if not signed:
         assert response.status_code in (403, 404, 405, 413)
 
@@ -210,7 +212,15 @@ def _json_value():
 
 API_FIELDS = ("postcode", "insee", "care_type", "start_at", "usual_nurse_phone", "callback_phone", "notes", "urgent")
 GOOD = {"postcode": "42400", "care_type": "pansement", "callback_phone": "04 77 00 00 01"}
-dates = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(lambda d: d.isoformat())
+# Every date Python holds, with the offsets that push year 1 or year 9999 out of range (issue #14 §4).
+dates = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14))]),
+    ).map(lambda d: d.isoformat()),
+    st.sampled_from(EDGE_DATES),
+)
 
 
 @FUZZ
@@ -240,6 +250,7 @@ def test_api_never_answers_500(app, client, region, data):
         response = client.post("/api/v1/requests", data={k: str(v)[:100] for k, v in body.items()}, headers=headers)
     else:
         response = client.post("/api/v1/requests", data=raw, content_type="application/json", headers=headers)
+    figures.fuzzed(response.status_code)
     assert response.status_code in (201, 401, 413, 422), (raw[:500], response.get_data(as_text=True)[:300])
     if response.status_code == 422:
         assert response.get_json()["errors"]
@@ -258,6 +269,47 @@ def test_api_nul_characters(client, region, field):
     body = {**GOOD, "notes": "ok", field: "42\x00400" if field != "notes" else "plaie\x00talon"}
     response = client.post("/api/v1/requests", json=body, headers={"Authorization": f"Bearer {region['token']}"})
     assert response.status_code in (201, 422)
+
+
+# --- the 500s of issue #14 §4, one by one ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_at", ["0001-01-01", "9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+14:00"])
+def test_500s_api_start_at_at_the_edges_is_a_422(client, region, start_at):
+    body = {**GOOD, "start_at": start_at}
+    response = client.post("/api/v1/requests", json=body, headers={"Authorization": f"Bearer {region['token']}"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["start_at"]
+
+
+@pytest.mark.parametrize("body", DEEP_JSON)
+def test_500s_json_nested_100000_deep_is_a_422(client, region, body):
+    headers = {"Authorization": f"Bearer {region['token']}"}
+    response = client.post("/api/v1/requests", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["body"]
+
+
+def test_500s_summary_of_a_day_at_the_edges(client, session):
+    make_coordinator(session)
+    login(client)
+    for day in ("0001-01-01", "9999-12-31", "2026-02-30", "x"):
+        page = client.get(f"/status/summary?jour={day}")
+        assert page.status_code == 200, day
+        assert "Bilan du" in page.get_data(as_text=True)
+        assert 'class="flash error"' in page.get_data(as_text=True), day
+    assert 'class="flash error"' not in client.get("/status/summary?jour=2024-03-01").get_data(as_text=True)
+
+
+def test_500s_assign_a_nurse_id_past_any_column(client, session, region):
+    make_coordinator(session)
+    login(client)
+    for nurse_id in ("99999999999999999999", str(2**31), "-1", "0"):
+        response = post_form(client, f"/status/requests/{region['reference']}/assign", {"nurse_id": nurse_id})
+        assert response.status_code == 302, nurse_id
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "Choisissez une infirmière dans la liste." in page
+    assert scenario.request_by_ref(session, region["reference"]).status == "open"
 
 
 def test_api_nul_in_reference(client, region):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch.app.factory import create_app
@@ -10,9 +11,17 @@ from status.metrics import LATENCY_BUCKETS
 from tests.support import scenario
 from tests.support.redis_server import free_port
 
+TOKEN = "metrics-test-token"
+
+
+@pytest.fixture
+def env(env):
+    env["METRICS_TOKEN"] = TOKEN
+    return env
+
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     samples = {}
@@ -82,3 +91,33 @@ def test_metrics_without_redis(env):
         assert ("sio_queue_depth", ()) not in samples
     finally:
         reset_services()
+
+
+# --- who may read them (issue #14 §9) -------------------------------------------------------------
+
+
+def test_metrics_only_with_the_token_or_from_a_configured_network(env):
+    app = create_app(env)
+    try:
+        client = app.test_client()
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics").headers["WWW-Authenticate"] == "Bearer"
+        for wrong in ("Bearer nope", f"Bearer {TOKEN}x", f"bearer {TOKEN} ", f"Basic {TOKEN}", "Bearer é"):
+            assert client.get("/metrics", headers={"Authorization": wrong}).status_code == 401, wrong
+        assert scrape(client)[("sio_database_up", ())] == 1
+    finally:
+        reset_services()
+    env.pop("METRICS_TOKEN")
+    for networks, address, status in (
+        ("", "127.0.0.1", 403),  # neither set: nobody, not even this machine (a proxy's clients seem local)
+        ("10.20.0.0/16", "10.20.3.4", 200),
+        ("10.20.0.0/16", "10.21.0.1", 403),
+        ("127.0.0.1, ::1", "::1", 200),
+    ):
+        app = create_app({**env, "METRICS_NETWORKS": networks})
+        try:
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = address
+            assert client.get("/metrics").status_code == status, (networks, address)
+        finally:
+            reset_services()

@@ -60,6 +60,7 @@ def _wave_of_three(database_url, tmp_path):
     settings = load_settings(
         {
             "SECRET_KEY": "x",
+            "TELEPHONY": "simulator",
             "SIO_INSTANCE_PATH": str(tmp_path),
             "DISPATCH_WAVE_SIZES": "3",
             "DISPATCH_RADIUS_KM": "0",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -20,11 +19,10 @@ from dispatch.phones import normalize_phone
 from dispatch.requests.retention import delete_recordings, parse_duration, purge, recordings_due
 from dispatch.services import reset_services
 from dispatch.telephony.simulator import read_recording, save_recording
-from dispatch.telephony.twilio_adapter import TwilioTelephony
 from models import Call, CareRequest, Event, IvrSession, Message, Offer, WebhookReceipt
 from status.security import CONTENT_SECURITY_POLICY, limiter_storage_uri
 from tests.support import scenario
-from tests.support.helpers import post_signed
+from tests.support.helpers import post_signed, public_https
 from tests.support.redis_server import free_port
 from tests.support.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 
@@ -47,7 +45,7 @@ def test_security_headers_on_every_kind_of_response(client):
 
 
 def test_hsts_when_served_over_https(env):
-    env["PUBLIC_BASE_URL"] = "https://sio.example.org"
+    public_https(env)
     app = create_app(env)
     try:
         response = app.test_client().get("/healthz")
@@ -158,6 +156,7 @@ def test_logs_of_a_whole_dispatch_hold_no_phone_number_nor_patient_data(env, ses
             TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
             TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
             TWILIO_API_BASE_URL=standin.base_url,
+            TWILIO_PHONE_NUMBER="+33900000000",
         )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -268,16 +267,7 @@ def test_purge_deletes_recordings_at_the_provider_or_keeps_the_request_for_next_
     later = utcnow() + timedelta(days=91)
     with TwilioStandin() as standin:
         standin.recordings = dict.fromkeys(sids, b"ID3")
-        twilio = TwilioTelephony(
-            replace(
-                settings,
-                telephony="twilio",
-                twilio_account_sid=DEFAULT_ACCOUNT_SID,
-                twilio_auth_token=DEFAULT_AUTH_TOKEN,
-                twilio_api_base_url=standin.base_url,
-            ),
-            retries=0,
-        )
+        twilio = standin.adapter(settings, retries=0)
         standin.fail_next(2, status=503)  # Twilio down for both
         due = recordings_due(session, timedelta(days=90), later)
         assert sorted(sid for _, sid in due) == sids

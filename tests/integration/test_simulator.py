@@ -240,7 +240,12 @@ def test_callbacks_can_be_turned_off(receiver, sim_settings):
 
 
 def test_simulator_is_404_with_real_twilio(env, session):
-    env.update(TELEPHONY="twilio", TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID, TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN)
+    env.update(
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        TWILIO_PHONE_NUMBER="+33900000000",
+    )
     client = create_app(env).test_client()
     make_coordinator(session)
     assert login(client).status_code == 302

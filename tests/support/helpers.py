@@ -8,6 +8,19 @@ from dispatch.phones import normalize_phone
 from models import CareRequest, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
 
 
+def public_https(env: dict[str, str]) -> dict[str, str]:
+    """``env`` made a production set-up behind https: real Twilio credentials (the simulator never
+    runs on an https address). Nothing is sent: the tests using it only read pages and headers."""
+    env.update(
+        PUBLIC_BASE_URL="https://sio.example.org",
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="t" * 32,
+        TWILIO_PHONE_NUMBER="+33900000000",
+    )
+    return env
+
+
 def sign(settings, path: str, data: dict) -> str:
     """The ``X-Twilio-Signature`` Twilio would send for this form post."""
     return RequestValidator(settings.twilio_auth_token).compute_signature(settings.public_base_url + path, data)

@@ -160,6 +160,21 @@ class TwilioStandin:
 
     # -- life cycle ---------------------------------------------------------------------------
 
+    def adapter(self, settings, **options):
+        """The real Twilio adapter, with ``settings`` aimed at this stand-in and its credentials."""
+        from dataclasses import replace
+
+        from dispatch.telephony.twilio_adapter import TwilioTelephony
+
+        aimed = replace(
+            settings,
+            telephony="twilio",
+            twilio_account_sid=DEFAULT_ACCOUNT_SID,
+            twilio_auth_token=DEFAULT_AUTH_TOKEN,
+            twilio_api_base_url=self.base_url,
+        )
+        return TwilioTelephony(aimed, **options)
+
     @property
     def base_url(self) -> str:
         """e.g. ``http://127.0.0.1:54321``: what ``TWILIO_API_BASE_URL`` should be."""

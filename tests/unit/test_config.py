@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.config import SIMULATOR_AUTH_TOKEN, ConfigError, load_settings
+from dispatch.config import ConfigError, load_settings, run_defaults, simulator_auth_token
 
 SIO = str(Path(sys.executable).with_name("sio"))
 PROJECT = Path(__file__).resolve().parents[2]
 
 
 def settings_from(tmp_path, **env):
+    """Settings from ``env`` alone; the simulator unless ``env`` names a telephony or a Twilio variable."""
+    if "TELEPHONY" not in env and not any(k.startswith("TWILIO_") for k in env):
+        env["TELEPHONY"] = "simulator"
     return load_settings({"SIO_INSTANCE_PATH": str(tmp_path / "instance"), **env})
 
 
@@ -30,7 +33,7 @@ def test_defaults_of_every_variable(tmp_path):
     assert s.redis_url is None
     assert s.telephony == "simulator"
     assert s.twilio_account_sid is None
-    assert s.twilio_auth_token == SIMULATOR_AUTH_TOKEN
+    assert s.twilio_auth_token == simulator_auth_token(s.secret_key)
     assert s.twilio_phone_number == "+33900000000"
     assert s.twilio_messaging_service_sid is None
     assert s.twilio_api_base_url is None
@@ -54,6 +57,7 @@ def test_defaults_of_every_variable(tmp_path):
     assert s.voice == "Polly.Lea"
     assert s.radius_km == (0, 10, 20)
     assert s.dispatch_policy == "adaptive"
+    assert s.metrics_token is None and s.metrics_networks == ()
 
 
 def test_every_variable_is_read(tmp_path):
@@ -81,6 +85,8 @@ def test_every_variable_is_read(tmp_path):
         SIO_VOICE="Polly.Celine",
         DISPATCH_RADIUS_KM="0,5",
         DISPATCH_POLICY="Fixed",
+        METRICS_TOKEN="m3trics",
+        METRICS_NETWORKS="10.1.0.0/16, ::1",
     )
     assert s.database_url == "postgresql+psycopg://u@db/sio"
     assert s.redis_url == "redis://cache:6379/2"
@@ -100,12 +106,51 @@ def test_every_variable_is_read(tmp_path):
     assert s.voice == "Polly.Celine"
     assert s.radius_km == (0, 5)
     assert s.dispatch_policy == "fixed"  # not the default
+    assert s.metrics_token == "m3trics"
+    assert [str(n) for n in s.metrics_networks] == ["10.1.0.0/16", "::1/128"]
 
 
-def test_simulator_can_be_forced_with_credentials(tmp_path):
-    s = settings_from(tmp_path, TELEPHONY="simulator", TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t")
-    assert s.telephony == "simulator"
-    assert s.twilio_auth_token == "t"
+# --- fail closed (issue #14 §1) -------------------------------------------------------------------
+
+
+def test_fail_closed_no_silent_simulator(tmp_path):
+    """Nothing set, half a Twilio account, or the simulator asked for where real phones could reach
+    the service: every one stops with one line naming the variable (main gave the simulator,
+    signed with a public constant)."""
+    cases = [
+        ({}, "TWILIO_ACCOUNT_SID is not set"),
+        ({"TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN is not set"),
+        ({"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}, "TWILIO_PHONE_NUMBER is not set"),
+        ({"TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "0465710000"}, "TWILIO_ACCOUNT_SID is not set"),
+        ({"PUBLIC_BASE_URL": "https://sio.example.org"}, "TWILIO_ACCOUNT_SID is not set"),
+        ({"TELEPHONY": "twilio", "TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN is not set: TELEPHONY=twilio"),
+        ({"TELEPHONY": "simulator", "PUBLIC_BASE_URL": "https://sio.example.org"}, "TELEPHONY=simulator with"),
+        ({"TELEPHONY": "simulator", "TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_ACCOUNT_SID is set, but TELEPHONY=simulator"),
+        ({"TELEPHONY": "simulator", "TWILIO_API_BASE_URL": "http://x"}, "TWILIO_API_BASE_URL is set"),
+    ]
+    for env, message in cases:
+        with pytest.raises(ConfigError) as err:
+            load_settings({"SIO_INSTANCE_PATH": str(tmp_path / "instance"), **env})
+        assert str(err.value).startswith(message), (env, str(err.value))
+        assert "\n" not in str(err.value)
+
+
+def test_the_simulator_signs_with_a_token_of_its_own_instance(tmp_path):
+    first = settings_from(tmp_path / "a")
+    second = settings_from(tmp_path / "b")
+    assert first.telephony == second.telephony == "simulator"
+    assert first.twilio_auth_token != second.twilio_auth_token  # random per instance (its secret key)
+    assert "simulator-auth-token" not in (first.twilio_auth_token, second.twilio_auth_token)
+    assert len(first.twilio_auth_token) == 64
+    assert settings_from(tmp_path / "a").twilio_auth_token == first.twilio_auth_token  # shared by its processes
+
+
+def test_sio_run_picks_the_simulator_only_when_nothing_says_otherwise():
+    assert run_defaults({}) == {"TELEPHONY": "simulator"}
+    assert run_defaults({"PUBLIC_BASE_URL": "http://127.0.0.1:8000"}) == {"TELEPHONY": "simulator"}
+    assert run_defaults({"TELEPHONY": "twilio"}) == {}
+    assert run_defaults({"TWILIO_ACCOUNT_SID": "AC1"}) == {}
+    assert run_defaults({"PUBLIC_BASE_URL": "https://sio.example.org"}) == {}
 
 
 def test_secret_key_is_generated_once_and_private(tmp_path):
@@ -116,11 +161,35 @@ def test_secret_key_is_generated_once_and_private(tmp_path):
     assert settings_from(tmp_path).secret_key == first
 
 
+def test_sqlite_files_and_the_instance_folder_are_private(tmp_path):
+    """Issue #14 §9: the database holds health data; main created it world-readable."""
+    from sqlalchemy import text
+
+    from models import make_engine
+
+    s = settings_from(tmp_path)
+    assert stat.S_IMODE(s.instance_path.stat().st_mode) == 0o700
+    engine = make_engine(s.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES ('Mme Vernier')"))
+    database = s.instance_path / "sio.db"
+    files = [database, *database.parent.glob("sio.db-*")]
+    assert {p.name for p in files} >= {"sio.db", "sio.db-wal", "sio.db-shm"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    engine.dispose()
+    database.chmod(0o644)  # made by an older version
+    make_engine(s.database_url).dispose()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
 def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text("SIO_NAME=SIO Gier\nDISPATCH_WAVE_WAIT_S=42\n")
+    (tmp_path / ".env").write_text("SIO_NAME=SIO Gier\nDISPATCH_WAVE_WAIT_S=42\nTELEPHONY=simulator\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SIO_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("SIO_NAME", raising=False)
+    monkeypatch.delenv("TELEPHONY", raising=False)
     monkeypatch.setenv("DISPATCH_WAVE_WAIT_S", "7")
     s = load_settings()
     assert s.sio_name == "SIO Gier"
@@ -143,6 +212,7 @@ BAD_VALUES = [
     ("NURSE_TEXTING_HOURS", "07:30-25:00"),
     ("SIO_TIMEZONE", "Mars/Olympus_Mons"),
     ("TWILIO_PHONE_NUMBER", "12"),
+    ("METRICS_NETWORKS", "10.0.0.0/99"),
     ("PUBLIC_BASE_URL", "sio.example.org"),
     ("REDIS_URL", "localhost:6379"),
     ("DISPATCH_POLICY", "random"),
@@ -159,7 +229,7 @@ def test_bad_value_is_one_line_naming_the_variable(tmp_path, name, value):
 
 
 def test_twilio_without_credentials(tmp_path):
-    with pytest.raises(ConfigError, match="^TELEPHONY=twilio: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"):
+    with pytest.raises(ConfigError, match="^TWILIO_AUTH_TOKEN is not set: TELEPHONY=twilio needs"):
         settings_from(tmp_path, TELEPHONY="twilio", TWILIO_ACCOUNT_SID="AC1")
 
 
@@ -172,13 +242,17 @@ def clean_env(tmp_path, **extra) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("command", "env", "variable"),
     [
-        (["db", "upgrade"], {"DISPATCH_WAVE_SIZES": "3,x"}, "DISPATCH_WAVE_SIZES"),
-        (["worker", "--burst"], {"TELEPHONY": "twilio"}, "TELEPHONY"),
+        (["db", "upgrade"], {"TELEPHONY": "simulator", "DISPATCH_WAVE_SIZES": "3,x"}, "DISPATCH_WAVE_SIZES"),
+        (["worker", "--burst"], {"TELEPHONY": "twilio"}, "TWILIO_ACCOUNT_SID is not set"),
+        (["worker", "--burst"], {}, "TWILIO_ACCOUNT_SID is not set"),
+        (["db", "upgrade"], {"TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN is not set"),
+        (["run"], {"TELEPHONY": "simulator", "PUBLIC_BASE_URL": "https://sio.example.org"}, "TELEPHONY=simulator"),
+        (["run"], {"TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN is not set"),
         (["run"], {"SERVICE_HOURS": "garbage"}, "SERVICE_HOURS"),
-        (["nurses", "import", "x.csv"], {"SIO_TIMEZONE": "Nowhere/Town"}, "SIO_TIMEZONE"),
-        (["demo"], {"DATABASE_URL": "not a url"}, "DATABASE_URL"),
-        (["demo"], {"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL"),
-        (["--help"], {"REDIS_URL": "localhost"}, "REDIS_URL"),
+        (["nurses", "import", "x.csv"], {"TELEPHONY": "simulator", "SIO_TIMEZONE": "Nowhere/Town"}, "SIO_TIMEZONE"),
+        (["demo"], {"TELEPHONY": "simulator", "DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        (["demo"], {"TELEPHONY": "simulator", "DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL"),
+        (["--help"], {"TELEPHONY": "simulator", "REDIS_URL": "localhost"}, "REDIS_URL"),
     ],
 )
 def test_real_sio_script_prints_one_line(tmp_path, command, env, variable):
@@ -196,7 +270,7 @@ def test_real_sio_script_prints_one_line(tmp_path, command, env, variable):
 def test_wsgi_with_a_bad_setting_prints_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", "import wsgi"],
-        env=clean_env(tmp_path, DISPATCH_WAVE_SIZES="3,x"),
+        env=clean_env(tmp_path, TELEPHONY="simulator", DISPATCH_WAVE_SIZES="3,x"),
         cwd=PROJECT,
         capture_output=True,
         text=True,

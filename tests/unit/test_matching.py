@@ -15,7 +15,7 @@ from models import CareRequest, NurseAbsence, Offer
 from tests.support.helpers import make_nurse
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Paris
-LOCAL = NOW.astimezone(load_settings({"SECRET_KEY": "x"}).timezone)
+LOCAL = NOW.astimezone(load_settings({"SECRET_KEY": "x", "TELEPHONY": "simulator"}).timezone)
 WINDOW = CareWindow.at(LOCAL)  # the nurses must work at that minute
 SAINT_CHAMOND, LORETTE, GRAND_CROIX, FIRMINY = "42207", "42123", "42103", "42095"
 
@@ -24,6 +24,7 @@ def settings(tmp_path, **env):
     # The fixed rule's order and sizes are under test here, not the (default) adaptive policy.
     base = {
         "SECRET_KEY": "x",
+        "TELEPHONY": "simulator",
         "SIO_INSTANCE_PATH": str(tmp_path),
         "DISPATCH_WAVE_SIZES": "2,3",
         "DISPATCH_POLICY": "fixed",

@@ -91,6 +91,7 @@ def every_text() -> list[str]:
         texts.requester_unfilled("SIO", "123456"),
         texts.confirmation("SIO", "123456", "Montbrison", "toilette", "Hélène Lefèvre-Dupré", "06 12 34 56 78"),
         texts.unknown_sender_help("SIO"),
+        texts.requester_uncallable("SIO"),
     ]
 
 
@@ -110,7 +111,12 @@ def test_every_text_is_gsm7_signed_and_short(text):
 
 
 def test_single_segment_texts():
-    for text in (texts.requester_usage("SIO"), texts.unknown_sender_help("SIO"), texts.taken("SIO", "123456")):
+    for text in (
+        texts.requester_usage("SIO"),
+        texts.unknown_sender_help("SIO"),
+        texts.taken("SIO", "123456"),
+        texts.requester_uncallable("SIO"),
+    ):
         assert segments(text) == 1, text
 
 
