@@ -64,6 +64,7 @@ RING_POOL = 60  # radius candidates added when the zone falls short
 MIN_ANSWERS = 2.0  # answers per candidate, on average, below which the fixed waves run
 EXPLORE_AFTER = timedelta(days=3)  # a willing nurse offered nothing for this long gets a wave's place
 EXPLORE_EVERY = 2  # a wave's places given to exploring: one in this many (one at least)
+EXPLORE_EVERY_FIRST = 3  # the same in the round's first wave, none when it has fewer
 # Her answers say yes this often or more (counting one yes and one no before any answer): worth
 # exploring. A nurse never asked, or whose offers were always taken before she answered, is.
 EXPLORE_YES = 0.2
@@ -258,7 +259,10 @@ def adaptive_wave(
                 return None
     if proposal is None:
         return Plan([], settings.wave_wait_s)  # nobody left: the request becomes unfilled
-    chosen = explore(proposal.ordered, [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]], proposal, now)
+    first = horizon == HORIZON_S
+    chosen = explore(
+        proposal.ordered, [c.nurse_id for c in proposal.ordered[: max(1, proposal.size)]], proposal, now, first
+    )
     if proposal.size == 0:
         # The silent nurses carry the target already; a wave needs someone: the likeliest, at leisure.
         return Plan(chosen, settings.wave_wait_s)
@@ -271,7 +275,9 @@ def adaptive_wave(
     return Plan(chosen, wait)
 
 
-def explore(ordered: list[Candidate], chosen: list[int], proposal: _Proposal, now: datetime) -> list[int]:
+def explore(
+    ordered: list[Candidate], chosen: list[int], proposal: _Proposal, now: datetime, first: bool = False
+) -> list[int]:
     """The wave with its exploration places: the candidates left out of it who have had no offer
     for the longest, once that is over ``EXPLORE_AFTER`` for a nurse whose answers say yes at
     least ``EXPLORE_YES`` of the time (however late, counting one yes and one no before any: a
@@ -303,9 +309,10 @@ def explore(ordered: list[Candidate], chosen: list[int], proposal: _Proposal, no
             or now - c.last_offer_at >= (EXPLORE_AFTER if worth_asking(c.nurse_id) else EXPLORE_DOUBTFUL_AFTER)
         )
     ]
-    if not neglected:
+    # The round's first wave buys speed: one place in EXPLORE_EVERY_FIRST, none in a small one.
+    places = len(chosen) // EXPLORE_EVERY_FIRST if first else max(1, len(chosen) // EXPLORE_EVERY)
+    if not neglected or not places:
         return chosen
-    places = max(1, len(chosen) // EXPLORE_EVERY)
     oldest = sorted(neglected, key=lambda c: (c.last_offer_at is not None, c.last_offer_at or now, c.nurse_id))
     explorers = [c.nurse_id for c in oldest[:places]]
     if len(chosen) == 1:

@@ -242,6 +242,7 @@ def test_a_slow_but_willing_nurse_is_not_frozen_out(week, raw_session, database_
     week.settings = clock_settings(database_url, tmp_path, DISPATCH_POLICY="adaptive")
     week.now = past + timedelta(days=22)  # Monday 23, 4 days after her last offer
     reference = week.create(insee=FIRMINY)
+    week.run_until(week.now + timedelta(minutes=11))  # nobody answers: the next wave
     assert slow.phone in offered_phones(week, reference)
 
 
@@ -267,6 +268,7 @@ def test_a_nurse_too_little_known_is_explored(week, raw_session, database_url, t
     week.settings = clock_settings(database_url, tmp_path, DISPATCH_POLICY="adaptive")
     week.now = past + timedelta(days=22)
     reference = week.create(insee=FIRMINY)
+    week.run_until(week.now + timedelta(minutes=11))  # nobody answers: the next wave
     offered = offered_phones(week, reference)
     assert newcomer.phone in offered and len(offered) < 9  # one place, not the whole zone
 
