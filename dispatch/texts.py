@@ -228,7 +228,7 @@ def coordinator_unfilled_alert(name: str, reference: str, commune: str, care_typ
     return _sign(
         name,
         f"demande {reference} NON POURVUE ({care_label(care_type)} à {_clean(commune)}). "
-        "A traiter sur la page de suivi.",
+        "Elle est à traiter sur la page de suivi.",
     )
 
 
@@ -594,3 +594,19 @@ class Speech:
             f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. "
             f"Votre demande référence {spell_digits(reference)} est annulée."
         )
+
+
+def request_changed(
+    name: str,
+    reference: str,
+    commune: str,
+    care_type: str,
+    start_local: datetime | None,
+    has_time: bool,
+    now_local: datetime,
+) -> str:
+    """To the nurses offered a request, and its accepted nurse, when a coordinator changed its care
+    or its start: what it is now (no patient detail), in one segment."""
+    head = to_gsm7(f"{_clean(name)[:OFFER_NAME_MAX]}: demande {reference} modifiée: {care_label(care_type)} à ")
+    tail = to_gsm7(f", {_sentence(format_when(start_local, has_time, now_local))}")
+    return head + shorten(to_gsm7(_clean(commune)), SINGLE_SEGMENT_GSM - septets(head) - septets(tail)) + tail

@@ -235,7 +235,8 @@ def _dialed(session: Session, settings: Settings, ivr: IvrSession, call: CallInp
         if not finish(session, ivr):
             return _goodbye()
         effects: list[Effect] = []
-        if ivr.data.get("postcode"):  # a request was under way: keep it for the coordinator who answered
+        # A request was under way: keep it for the coordinator who answered, unless she entered it.
+        if ivr.data.get("postcode") and not ivr.data.get("desk_reference"):
             effects = request_from_call(session, settings, ivr, now, review_reason=REVIEW_TRANSFERRED)[1]
         return CallPlan([Say(Speech.goodbye()), Hangup()], effects)
     _set(ivr, dial_status=call.dial_status)
