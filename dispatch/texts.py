@@ -430,8 +430,10 @@ class Speech:
         )
 
     @staticmethod
-    def menu() -> str:
-        return "Nouvelle demande: tapez 1. Annuler une demande: tapez 2. Parler à une coordinatrice: tapez 0."
+    def menu(coordinators: bool = True) -> str:
+        """The first menu; "0" only when a coordinator is on duty to take the call."""
+        text = "Nouvelle demande: tapez 1. Annuler une demande: tapez 2."
+        return text + (" Parler à une coordinatrice: tapez 0." if coordinators else "")
 
     @staticmethod
     def not_understood() -> str:
@@ -513,6 +515,20 @@ class Speech:
         return (
             f"Votre demande est enregistrée sous la référence {spelled}. Je répète: {spelled}. "
             "Nous vous rappelons dès qu'une infirmière accepte. Au revoir."
+        )
+
+    @staticmethod
+    def request_unserved(reference: str, coordinators: bool) -> str:
+        """The request is registered but no registered nurse serves the place: said before she hangs up."""
+        spelled = spell_digits(reference)
+        text = (
+            f"Votre demande est enregistrée sous la référence {spelled}. Je répète: {spelled}. "
+            "Mais aucune infirmière inscrite ne dessert cette commune pour le moment."
+        )
+        if coordinators:
+            return text + " Je vous passe une coordinatrice pour trouver une solution."
+        return (
+            text + " Les coordinatrices sont prévenues et vous rappelleront pendant les heures de service. Au revoir."
         )
 
     @staticmethod

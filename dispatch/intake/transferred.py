@@ -34,7 +34,8 @@ class TransferredCall:
     at: datetime
     answers: list[tuple[str, str]]
     ringing: bool  # still with the menu's Dial (not finished)
-    review_reference: str | None  # the ``review`` request the call left when it ended
+    review_reference: str | None  # the request the call left (``review`` when it ended before the form)
+    entered: bool = False  # the menu took the whole request (a place nobody serves): nothing to type
 
 
 def transferred_calls(session: Session, settings: Settings, now: datetime) -> list[TransferredCall]:
@@ -51,7 +52,7 @@ def transferred_calls(session: Session, settings: Settings, now: datetime) -> li
         if data.get(ENTERED):
             continue
         review = session.get(CareRequest, ivr.request_id) if ivr.request_id else None
-        if review is not None and review.status != "review":
+        if review is not None and review.status not in ("review", "unfilled"):
             continue  # a coordinator already dealt with the request the call left
         requester = session.get(Requester, data["requester_id"]) if data.get("requester_id") else None
         calls.append(
@@ -63,6 +64,7 @@ def transferred_calls(session: Session, settings: Settings, now: datetime) -> li
                 answers=answers(settings, data),
                 ringing=not ivr.finished,
                 review_reference=review.reference if review is not None else None,
+                entered=review is not None and review.status != "review",
             )
         )
     return calls
