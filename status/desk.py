@@ -7,7 +7,10 @@ same input rules), then the effects enqueued after the commit, then the request'
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from dispatch.app.context import db, services
 from dispatch.clock import utcnow
@@ -35,6 +38,22 @@ def _transferred_calls():
         return transferred_calls(db(), services().settings, utcnow())
 
     return {"transferred_calls": calls}
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+@bp.app_template_filter("linkify")
+def linkify(text: str | None) -> Markup:
+    """Text with its web addresses made links (the simulator's texts: the nurse's details link)."""
+    parts, last = [], 0
+    for match in _URL.finditer(text or ""):
+        url = match.group(0).rstrip(".,;:!?)")
+        end = match.start() + len(url)
+        parts += [escape(text[last : match.start()]), Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url)]
+        last = end
+    parts.append(escape((text or "")[last:]))
+    return Markup("").join(parts)
 
 
 def _national(phone: str | None) -> str:
