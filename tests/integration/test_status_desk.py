@@ -312,3 +312,20 @@ def test_the_request_page_updates_itself_like_the_board(client, session, setting
     run_jobs(settings)
     after = client.get(f"/status/requests/{reference}/fragment").get_data(as_text=True)
     assert "Proposition" in after and after != before
+
+
+# -- small defects ----------------------------------------------------------------------------------
+
+
+def test_one_request_is_one_demande(client, session, world):
+    reference_of(enter(client))
+    html = client.get("/status/summary").get_data(as_text=True)
+    assert re.search(r"<strong>1</strong> demande<", html) and "1 demande," in html
+
+
+def test_links_in_the_simulators_texts_are_clickable_and_the_rest_escaped():
+    from status.desk import linkify
+
+    html = str(linkify("SIO: détails <b>ici</b>: http://127.0.0.1:5000/r/abc.def-1?x=1&y=2. Merci"))
+    assert '<a href="http://127.0.0.1:5000/r/abc.def-1?x=1&amp;y=2" rel="noreferrer">' in html
+    assert "&lt;b&gt;ici&lt;/b&gt;" in html and html.endswith("</a>. Merci")
