@@ -9,6 +9,8 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dispatch.people.tokens import issue_token
@@ -329,3 +331,24 @@ def test_links_in_the_simulators_texts_are_clickable_and_the_rest_escaped():
     html = str(linkify("SIO: détails <b>ici</b>: http://127.0.0.1:5000/r/abc.def-1?x=1&y=2. Merci"))
     assert '<a href="http://127.0.0.1:5000/r/abc.def-1?x=1&amp;y=2" rel="noreferrer">' in html
     assert "&lt;b&gt;ici&lt;/b&gt;" in html and html.endswith("</a>. Merci")
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_desk_forms_never_answer_500(client, session, world, data):
+    field = st.sampled_from(["place", "care_type", "day", "date", "time", "usual_nurse", "requester",
+                             "callback_phone", "notes", "urgent", "call"])  # fmt: skip
+    junk = st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(["9999-12-31", "0001-01-01", "31/02/2026", "23h59", "24:00", "0", "+33" + "9" * 30, "\x00"]),
+    )
+    form = data.draw(st.dictionaries(field, junk, max_size=8))
+    for path, page in (("/status/requests", "/status/requests/new"),):
+        response = post_form(client, path, {**FORM, **form}, page=page)
+        assert response.status_code in (302, 422), response.get_data(as_text=True)[:300]
+    reference = session.scalar(select(CareRequest.reference))
+    if reference:
+        response = post_form(client, f"/status/requests/{reference}/edit", {**FORM, **form}, page="/status")
+        assert response.status_code in (302, 422)
+    for kind in ("communes", "nurses", "requesters"):
+        assert client.get(f"/status/lookup/{kind}.json", query_string={"q": data.draw(junk)}).status_code == 200
