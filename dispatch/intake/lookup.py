@@ -179,7 +179,7 @@ def nurse_phone(session: Session, text: str) -> tuple[str | None, str | None]:
         return normalize_phone(text).e164, None
     except PhoneError:
         pass
-    if re.search(r"\d", text):
+    if re.fullmatch(r"[\d\s.+\-/()]+", text):
         return text, None  # a mistyped number: the API's check says what is wrong with it
     folded = fold(text)
     matches = [p for p in search_nurses(session, text, limit=50) if fold(p.name) == folded]
