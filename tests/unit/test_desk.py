@@ -4,12 +4,30 @@ nurses concerned once and within texting hours, the names found whatever their a
 
 from __future__ import annotations
 
+import pytest
+
 from dispatch.intake.desk_form import parse_desk_form, parse_edit_form
 from dispatch.intake.lookup import find_commune, fold, nurse_phone
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import find_request
 from dispatch.requests.edit import edit_request
-from tests.unit.test_request_clock import SAINT_CHAMOND, offered_phones, paris, week  # noqa: F401 (fixture)
+from models import Coordinator
+from tests.support.clockwork import Clockwork
+from tests.support.helpers import make_nurse
+from tests.unit.test_request_clock import SAINT_CHAMOND, clock_settings, offered_phones, paris
+
+
+@pytest.fixture
+def week(database_url, tmp_path, raw_session):
+    """A clock at Monday 23 November 2026, 10:00; ``week.nurses`` serve Saint-Chamond."""
+    nurses = [make_nurse(raw_session, f"N{i}", f"06 20 00 00 {i:02d}", [SAINT_CHAMOND]) for i in range(6)]
+    raw_session.add(Coordinator(email="c@sio.test", name="C", phone="+33765648236", password_hash="x", on_duty=True))
+    raw_session.commit()
+    clock = Clockwork(database_url, clock_settings(database_url, tmp_path), paris(23, 10))
+    clock.nurses = [n.phone for n in nurses]
+    yield clock
+    clock.close()
+
 
 FORM = {"place": "42400", "care_type": "pansement", "callback_phone": "04 77 00 00 01", "day": "today"}
 
