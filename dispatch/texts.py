@@ -228,7 +228,7 @@ def coordinator_unfilled_alert(name: str, reference: str, commune: str, care_typ
     return _sign(
         name,
         f"demande {reference} NON POURVUE ({care_label(care_type)} à {_clean(commune)}). "
-        "A traiter sur la page de suivi.",
+        "Elle est à traiter sur la page de suivi.",
     )
 
 
@@ -430,8 +430,10 @@ class Speech:
         )
 
     @staticmethod
-    def menu() -> str:
-        return "Nouvelle demande: tapez 1. Annuler une demande: tapez 2. Parler à une coordinatrice: tapez 0."
+    def menu(coordinators: bool = True) -> str:
+        """The first menu; "0" only when a coordinator is on duty to take the call."""
+        text = "Nouvelle demande: tapez 1. Annuler une demande: tapez 2."
+        return text + (" Parler à une coordinatrice: tapez 0." if coordinators else "")
 
     @staticmethod
     def not_understood() -> str:
@@ -516,6 +518,20 @@ class Speech:
         )
 
     @staticmethod
+    def request_unserved(reference: str, coordinators: bool) -> str:
+        """The request is registered but no registered nurse serves the place: said before she hangs up."""
+        spelled = spell_digits(reference)
+        text = (
+            f"Votre demande est enregistrée sous la référence {spelled}. Je répète: {spelled}. "
+            "Mais aucune infirmière inscrite ne dessert cette commune pour le moment."
+        )
+        if coordinators:
+            return text + " Je vous passe une coordinatrice pour trouver une solution."
+        return (
+            text + " Les coordinatrices sont prévenues et vous rappelleront pendant les heures de service. Au revoir."
+        )
+
+    @staticmethod
     def transfer() -> str:
         return "Je vous mets en relation avec une coordinatrice. Merci de patienter."
 
@@ -594,3 +610,19 @@ class Speech:
             f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. "
             f"Votre demande référence {spell_digits(reference)} est annulée."
         )
+
+
+def request_changed(
+    name: str,
+    reference: str,
+    commune: str,
+    care_type: str,
+    start_local: datetime | None,
+    has_time: bool,
+    now_local: datetime,
+) -> str:
+    """To the nurses offered a request, and its accepted nurse, when a coordinator changed its care
+    or its start: what it is now (no patient detail), in one segment."""
+    head = to_gsm7(f"{_clean(name)[:OFFER_NAME_MAX]}: demande {reference} modifiée: {care_label(care_type)} à ")
+    tail = to_gsm7(f", {_sentence(format_when(start_local, has_time, now_local))}")
+    return head + shorten(to_gsm7(_clean(commune)), SINGLE_SEGMENT_GSM - septets(head) - septets(tail)) + tail

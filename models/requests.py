@@ -21,6 +21,7 @@ class CareRequest(Base):
     reference: Mapped[str] = mapped_column(String(6), unique=True)
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("requesters.id"), index=True)
     callback_phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    requester_name: Mapped[str | None] = mapped_column(String(120))  # typed by a coordinator, not registered
     channel: Mapped[str] = mapped_column(String(12))  # api, sms, voice, coordinator
     postcode: Mapped[str | None] = mapped_column(String(5))
     insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee"))  # the commune when known

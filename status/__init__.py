@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_status(app: Flask) -> None:
-    from status import auth, board, details, nurses, simulator, summary_page
+    from status import auth, board, desk, details, nurses, simulator, summary_page
     from status.health import bp as health_bp
     from status.web import init_web
 
@@ -14,3 +14,4 @@ def register_status(app: Flask) -> None:
     init_web(app)
     for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(desk.bp)

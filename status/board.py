@@ -33,15 +33,32 @@ bp.before_request(require_login)
 ASSIGNABLE = ("open", "unfilled", "review")
 
 
+def _filters() -> dict[str, str]:
+    """The board's filters from the query string (unknown values are ignored)."""
+    department = request.args.get("dept", "").strip().upper()[:3]
+    status = request.args.get("statut", "")
+    return {
+        "department": department if department.isalnum() else "",
+        "status": status if status in queries.labels.STATUS else "",
+    }
+
+
 @bp.get("")
 def index():
-    return render_template("board.html", board=queries.board(db(), utcnow()), now=utcnow())
+    filters = _filters()
+    return render_template(
+        "board.html",
+        board=queries.board(db(), utcnow(), **filters),
+        now=utcnow(),
+        filters=filters,
+        departments=queries.departments(db()),
+    )
 
 
 @bp.get("/fragment")
 def fragment():
     """The board's tables alone: the page fetches this every few seconds."""
-    html = render_template("_board.html", board=queries.board(db(), utcnow()), now=utcnow())
+    html = render_template("_board.html", board=queries.board(db(), utcnow(), **_filters()), now=utcnow())
     return html, 200, {"Cache-Control": "no-store"}
 
 

@@ -57,6 +57,7 @@ EVENT = {
     "requester_informed": "Demandeur informé par une coordinatrice",
     "called_back": "Demandeur rappelé",
     "viewed": "Fiche consultée",
+    "edited": "Demande modifiée",
 }
 
 DELIVERY = {

@@ -46,7 +46,7 @@ def summary_svg(summary: DaySummary) -> Markup:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="plot" role="img" '
         f'aria-labelledby="plot-title plot-desc">',
         '<title id="plot-title">Demandes par heure et délai jusqu\'au premier oui</title>',
-        f'<desc id="plot-desc">{summary.requests} demandes, {summary.filled} pourvues.</desc>',
+        f'<desc id="plot-desc">{_count(summary.requests, "demande")}, {_count(summary.filled, "pourvue")}.</desc>',
     ]
     for i in range(TICKS + 1):  # horizontal grid and the two axes' labels
         value = max_requests * i / TICKS
@@ -63,7 +63,7 @@ def summary_svg(summary: DaySummary) -> Markup:
             parts.append(
                 f'<rect x="{x + 3:.1f}" y="{top:.1f}" width="{slot - 6:.1f}" '
                 f'height="{TOP + plot_h - top:.1f}" class="bar-open"><title>{hour.hour} h : '
-                f"{hour.requests} demandes, {hour.filled} pourvues</title></rect>"
+                f"{_count(hour.requests, 'demande')}, {_count(hour.filled, 'pourvue')}</title></rect>"
             )
             if hour.filled:
                 parts.append(
@@ -112,3 +112,8 @@ def minutes(seconds: float | None) -> str:
 
 def percent(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _count(number: int, word: str) -> str:
+    """``1 demande``, ``2 demandes``, ``0 demande`` (French: the plural starts at 2)."""
+    return f"{number} {word}{'s' if number > 1 else ''}"

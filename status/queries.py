@@ -32,6 +32,7 @@ DETAIL_WORDS = {
     "days": "jours :",
     "via": "par",
     "sms": "SMS de secours :",
+    "fields": "modifié :",
 }
 ATTENTION_STATUSES = ("unfilled", "review")
 ALERT_EVENTS = ("unfilled", "review", "offer_failed", "sms_failed", "late_yes", "requester_unreachable")
@@ -101,18 +102,26 @@ def offer_counts(session: Session, request_ids: list[int]) -> dict[int, OfferCou
     return counts
 
 
-def board(session: Session, now: datetime) -> Board:
-    """Requests still moving (what needs a human first), then those closed in the last day."""
-    requests = list(
-        session.scalars(
-            select(CareRequest).where(
-                or_(
-                    CareRequest.status.in_(ACTIVE_STATUSES),
-                    and_(CareRequest.status.in_(("confirmed", "cancelled")), CareRequest.updated_at >= now - RECENT),
-                )
-            )
+def board(session: Session, now: datetime, *, department: str | None = None, status: str | None = None) -> Board:
+    """Requests still moving (what needs a human first), then those closed in the last day;
+    only those of a department (of the commune, else of the postcode) or a status when asked."""
+    query = select(CareRequest).where(
+        or_(
+            CareRequest.status.in_(ACTIVE_STATUSES),
+            and_(CareRequest.status.in_(("confirmed", "cancelled")), CareRequest.updated_at >= now - RECENT),
         )
     )
+    if status:
+        query = query.where(CareRequest.status == status)
+    if department:
+        in_department = select(Commune.insee).where(Commune.department == department)
+        query = query.where(
+            or_(
+                CareRequest.insee.in_(in_department),
+                and_(CareRequest.insee.is_(None), CareRequest.postcode.like(department[:2] + "%")),
+            )
+        )
+    requests = list(session.scalars(query))
     names = commune_names(session, {r.insee for r in requests if r.insee})
     counts = offer_counts(session, [r.id for r in requests])
     result = Board()
@@ -245,3 +254,13 @@ def assignable_nurses(session: Session, request: CareRequest) -> list[Nurse]:
     if request.usual_nurse_id:
         conditions.append(Nurse.id == request.usual_nurse_id)
     return list(session.scalars(query.where(or_(*conditions))))
+
+
+def departments(session: Session) -> list[str]:
+    """The departments of the communes the registered nurses serve (the board's filter)."""
+    served = select(NurseZone.insee)
+    return list(
+        session.scalars(
+            select(Commune.department).where(Commune.insee.in_(served)).distinct().order_by(Commune.department)
+        )
+    )

@@ -52,8 +52,17 @@ def _start(text: str, settings: Settings, now: datetime) -> tuple[datetime | Non
 
 
 def parse_new_request(
-    session: Session, settings: Settings, body: dict[str, Any], requester: Requester, now: datetime
+    session: Session,
+    settings: Settings,
+    body: dict[str, Any],
+    requester: Requester | None,
+    now: datetime,
+    *,
+    check_place: bool = True,
 ) -> tuple[NewRequest | None, dict[str, str]]:
+    """The API's JSON (and the coordinators' forms, translated by ``dispatch.intake.desk_form``)
+    as a :class:`NewRequest`, or the French error of each bad field. ``check_place=False``: the
+    place is not checked (an edit, which does not change it)."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for key in ("postcode", "insee", "care_type", "start_at", "usual_nurse_phone", "callback_phone", "notes"):
@@ -63,7 +72,7 @@ def parse_new_request(
             errors[key] = "doit être une chaîne de caractères"
 
     postcode, insee = values.get("postcode"), values.get("insee")
-    if "postcode" not in errors and "insee" not in errors:
+    if check_place and "postcode" not in errors and "insee" not in errors:
         if insee:
             if not _INSEE.match(insee.upper()) or geo.commune(session, insee.upper()) is None:
                 errors["insee"] = "code INSEE inconnu"

@@ -29,6 +29,7 @@ from dispatch.intake.ivr_steps import (
     question,
 )
 from dispatch.intake.ivr_store import finish, load_session, on_duty_phones, request_from_call, requester_of
+from dispatch.lifecycle import RequestStatus
 from dispatch.phones import callback_problem, normalize_phone
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import owned_request
@@ -73,7 +74,9 @@ def start_call(session: Session, settings: Settings, call: CallInput, now: datet
     )
     session.flush()
     open_now = settings.service_hours.contains(now.astimezone(settings.timezone))
-    greeting = Speech.greeting(settings.sio_name, requester.name if requester else None, open_now)
+    # One true thing: outside service hours a coordinator on duty still takes the "0".
+    reachable = open_now or bool(on_duty_phones(session))
+    greeting = Speech.greeting(settings.sio_name, requester.name if requester else None, reachable)
     return CallPlan([Say(greeting), *_question(session, settings, ivr)])
 
 
@@ -203,6 +206,14 @@ def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallI
             return _goodbye()
         _set(ivr, callback_phone=candidate)
         request, effects = request_from_call(session, settings, ivr, now)
+        if request.status == RequestStatus.UNFILLED:  # nobody serves the place: say it before she hangs up
+            numbers = on_duty_phones(session)
+            said = Say(Speech.request_unserved(request.reference, bool(numbers)))
+            if not numbers:
+                return CallPlan([said, Hangup()], effects)
+            _set(ivr, transferred_from="unserved")
+            ivr.step = "dialed"  # the board shows the call; its end changes nothing (the session is finished)
+            return CallPlan([said, *_question(session, settings, ivr)], effects)
         return CallPlan([Say(Speech.request_registered(request.reference)), Hangup()], effects)
     typed = parse_phone(call.digits or "")
     if typed and callback_problem(typed):  # premium-rate (08 9...): never called back
@@ -235,7 +246,8 @@ def _dialed(session: Session, settings: Settings, ivr: IvrSession, call: CallInp
         if not finish(session, ivr):
             return _goodbye()
         effects: list[Effect] = []
-        if ivr.data.get("postcode"):  # a request was under way: keep it for the coordinator who answered
+        # A request was under way: keep it for the coordinator who answered, unless she entered it.
+        if ivr.data.get("postcode") and not ivr.data.get("desk_reference"):
             effects = request_from_call(session, settings, ivr, now, review_reason=REVIEW_TRANSFERRED)[1]
         return CallPlan([Say(Speech.goodbye()), Hangup()], effects)
     _set(ivr, dial_status=call.dial_status)
@@ -277,6 +289,8 @@ def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Ver
     data, numbers = ivr.data, ()
     if ivr.step == "dialed" and not (numbers := on_duty_phones(session)):
         ivr.step = "voicemail"  # nobody on duty: straight to the voicemail
+    if ivr.step == "menu":
+        numbers = on_duty_phones(session)  # "0" is offered only when someone takes it
     communes = geo.communes_for_postcode(session, data["postcode"]) if ivr.step == "commune" else []
     number = _callback_candidate(ivr)
     return question(

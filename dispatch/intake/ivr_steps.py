@@ -48,7 +48,8 @@ def question(
 
     ``communes``: the names of the postcode's communes (step ``commune``); ``callback``: the
     number to read back (national form; None when the caller's number is withheld);
-    ``coordinators``: the phones to ring (step ``dialed``).
+    ``coordinators``: the phones to ring (step ``dialed``), those on duty (step ``menu``: "0"
+    is offered only when someone is).
     """
     action = urls.ivr_step(step)
     if step == "commune":
@@ -65,7 +66,7 @@ def question(
     if step == "voicemail":
         return [Say(Speech.voicemail()), Record(action), Redirect(action)]
     prompt, digits = {
-        "menu": (Speech.menu(), 1),
+        "menu": (Speech.menu(bool(coordinators)), 1),
         "postcode": (Speech.ask_postcode(), 5),
         "care": (Speech.care_menu(IVR_CARE_DIGITS), 1),
         "day": (Speech.day_menu(), 1),

@@ -36,6 +36,7 @@ class NewRequest:
     notes: str | None = None
     recording_url: str | None = None
     requester: Requester | None = None
+    requester_name: str | None = None  # a requester who is not registered, as a coordinator typed it
     review_reason: str | None = None  # set: the request waits for a coordinator instead of dispatching
     extra: dict = field(default_factory=dict)
 
@@ -67,6 +68,7 @@ def create_request(
     request = CareRequest(
         reference=new_reference(session),
         requester_id=new.requester.id if new.requester else None,
+        requester_name=None if new.requester else new.requester_name,
         callback_phone=new.callback_phone,
         channel=new.channel,
         postcode=postcode,

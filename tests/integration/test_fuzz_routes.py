@@ -81,6 +81,19 @@ FIELDS = (
     "start_at",
     "postcode",
     "callback_phone",
+    # the coordinator's desk (issue #15): the new-request and edit forms, the suggestions
+    "place",
+    "care_type",
+    "day",
+    "date",
+    "time",
+    "usual_nurse",
+    "requester",
+    "urgent",
+    "notes",
+    "call",
+    "dept",
+    "statut",
 )
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14)), None])
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)

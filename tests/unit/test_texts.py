@@ -81,6 +81,7 @@ def every_text() -> list[str]:
         texts.offer_cancelled("SIO", "123456"),
         texts.coordinator_unfilled_alert("SIO", "123456", "Saint-Genès-Champanelle", "perfusion"),
         texts.coordinator_review_alert("SIO", "123456"),
+        texts.request_changed("SIO", "123456", long, "perfusion", when, True, NOW),
         texts.requester_bad_date("SIO", when, "date dans le passé"),
         texts.requester_ack("SIO", "123456", "Saint-Chamond", "pansement", when, True, NOW),
         texts.requester_ack("SIO", "123456", "Saint-Chamond", "autre", None, False, NOW),
