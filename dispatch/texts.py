@@ -594,3 +594,12 @@ class Speech:
             f"Bonjour, ici le service infirmier d'orientation {_clean(name)}. "
             f"Votre demande référence {spell_digits(reference)} est annulée."
         )
+
+
+# A coordinator's own answer to a text (issue 15): what she typed, signed, in GSM-7.
+COORDINATOR_MESSAGE_MAX = 300
+
+
+def coordinator_message(name: str, body: str) -> str:
+    """A coordinator's answer, typed on the board, to a text that was not a command."""
+    return _sign(name, _clean(body)[:COORDINATOR_MESSAGE_MAX])
