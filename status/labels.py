@@ -57,6 +57,8 @@ EVENT = {
     "requester_informed": "Demandeur informé par une coordinatrice",
     "called_back": "Demandeur rappelé",
     "viewed": "Fiche consultée",
+    "offer_proposed": "Proposition envoyée par une coordinatrice (hors vague)",
+    "coordinator_sms": "Réponse d'une coordinatrice par SMS",
 }
 
 DELIVERY = {

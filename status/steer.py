@@ -64,8 +64,8 @@ REFUSED = {
 
 @bp.app_template_global()
 def steer_candidates(care_request: CareRequest, now: datetime) -> list[steer.CandidateRow]:
-    """The request page's "who could take it" rows (``_candidates.html``)."""
-    if care_request.status not in CANCELLABLE or care_request.status == "confirmed":
+    """The request page's "who could take it" rows (``_candidates.html``), while it needs a nurse."""
+    if care_request.status not in steer.ASSIGNABLE:
         return []
     return steer.who_could_take(db(), services().settings, care_request, now)
 
