@@ -28,7 +28,9 @@ from dispatch.timeline import record
 from dispatch.vocab import required_skill
 from models import CareRequest, Nurse, NurseAbsence, NurseSkill, NurseZone, Offer
 
-# How many nurses the list shows: the ranked ones first, then the others of the zone.
+# The list: the search's next RANKED nurses, then those already asked and the others of the zone,
+# SHOWN in all (a coordinator on the phone reads the top; the greyed ones say why not).
+RANKED = 12
 SHOWN = 40
 RECENT_OFFERS = timedelta(days=7)
 # Statuses in which a coordinator may give the request to a nurse by hand.
@@ -65,7 +67,7 @@ class CandidateRow:
 def who_could_take(session: Session, settings: Settings, request: CareRequest, now: datetime) -> list[CandidateRow]:
     """The nurses who could take ``request``, best first, with those the search would skip greyed."""
     window = lifecycle.care_window(settings, request, now)
-    ranked = rank_candidates(session, request, now, window, limit=SHOWN, radius_steps=settings.radius_km)
+    ranked = rank_candidates(session, request, now, window, limit=RANKED, radius_steps=settings.radius_km)
     order = {c.nurse_id: i for i, c in enumerate(ranked)}
     distance = {c.nurse_id: c.distance_km for c in ranked}
     communes = request_communes(session, request)
@@ -105,11 +107,13 @@ def who_could_take(session: Session, settings: Settings, request: CareRequest, n
         blocked, until = _blocked(nurse, now, absences, declined, this_status, skill, skilled, works)
         if nurse.id in order:
             blocked, until = None, None
+        elif blocked is None and nurse.id != request.usual_nurse_id:
+            continue  # eligible but beyond the search's next RANKED: not worth a line
         reachable = nurse.opted_out_at is None
         rows.append(
             CandidateRow(
                 nurse=nurse,
-                rank=order.get(nurse.id) if nurse.id in order else (None if blocked else len(order)),
+                rank=order.get(nurse.id),
                 usual=nurse.id == request.usual_nurse_id,
                 in_zone=nurse.id in zone_ids,
                 distance_km=distance.get(nurse.id, 0.0 if nurse.id in zone_ids else None),
@@ -136,7 +140,7 @@ def _order(row: CandidateRow) -> tuple:
     """The usual nurse first when she may be asked, then the search's order, then those asked
     already and waiting, then the rest by why not, by name."""
     if row.blocked is None:
-        return (0, not row.usual, row.rank if row.rank is not None else 10**6, row.nurse.name)
+        return (0, not row.usual, row.rank or 0, row.nurse.name)
     if row.blocked == "asked":
         return (1, not row.usual, 0, row.nurse.name)
     return (2, not row.usual, BLOCK_ORDER.index(row.blocked), row.nurse.name)

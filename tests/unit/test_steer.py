@@ -15,7 +15,7 @@ from dispatch.lifecycle import care_window
 from dispatch.matching.candidates import rank_candidates
 from dispatch.requests.actions import assign_nurse
 from dispatch.requests.create import find_request
-from dispatch.requests.steer import propose_now, who_could_take
+from dispatch.requests.steer import RANKED, propose_now, who_could_take
 from models import Event, Nurse, NurseAbsence, Offer
 from tests.support.clockwork import Clockwork
 from tests.support.helpers import make_nurse
@@ -58,7 +58,7 @@ def test_the_list_follows_the_search_and_greys_those_it_would_skip_with_why(regi
     with region.sessions() as session:
         request = find_request(session, reference)
         window = care_window(region.settings, request, region.now)
-        ranked = rank_candidates(session, request, region.now, window, limit=40, radius_steps=(0,))
+        ranked = rank_candidates(session, request, region.now, window, limit=RANKED, radius_steps=(0,))
         expected = [session.get(Nurse, c.nurse_id).name for c in ranked]
     asked = [name for name, row in rows.items() if row.blocked == "asked"]
     assert len(asked) == 2  # the first wave of 2
