@@ -127,6 +127,7 @@ def test_a_free_text_message_is_answered_from_the_board(page, service, session):
     item = page.locator(".to-read-list li", has_text="Je rentre de congés lundi")
     item.wait_for()  # the board updates itself
     assert "Sophie Martin" in item.inner_text()
+    shot(page, "steer-06a-board-to-read")
     item.get_by_role("link", name="Lire et répondre").click()
     page.get_by_role("button", name="Envoyer le SMS").click()  # empty: refused, in French
     assert "Écrivez la réponse" in page.locator(".field-error").inner_text()
