@@ -626,3 +626,12 @@ def request_changed(
     head = to_gsm7(f"{_clean(name)[:OFFER_NAME_MAX]}: demande {reference} modifiée: {care_label(care_type)} à ")
     tail = to_gsm7(f", {_sentence(format_when(start_local, has_time, now_local))}")
     return head + shorten(to_gsm7(_clean(commune)), SINGLE_SEGMENT_GSM - septets(head) - septets(tail)) + tail
+
+
+# A coordinator's own answer to a text (issue 15): what she typed, signed, in GSM-7.
+COORDINATOR_MESSAGE_MAX = 300
+
+
+def coordinator_message(name: str, body: str) -> str:
+    """A coordinator's answer, typed on the board, to a text that was not a command."""
+    return _sign(name, _clean(body)[:COORDINATOR_MESSAGE_MAX])

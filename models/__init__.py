@@ -7,6 +7,7 @@ from models.geo import Commune, Postcode
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
 from models.requests import CareRequest, Event, Offer
 from models.telephony import Call, IvrSession, Message, WebhookReceipt
+from models.to_read import MessageToRead
 
 __all__ = [
     "ApiToken",
@@ -20,6 +21,7 @@ __all__ = [
     "IvrSession",
     "LoginThrottle",
     "Message",
+    "MessageToRead",
     "Nurse",
     "NurseAbsence",
     "NurseSkill",

@@ -6,12 +6,12 @@ from flask import Flask
 
 
 def register_status(app: Flask) -> None:
-    from status import auth, board, desk, details, nurses, simulator, summary_page
+    from status import auth, board, desk, details, nurses, simulator, steer, summary_page
     from status.health import bp as health_bp
     from status.web import init_web
 
     app.register_blueprint(health_bp)
     init_web(app)
-    for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp):
+    for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp, steer.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(desk.bp)

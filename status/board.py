@@ -12,7 +12,6 @@ from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.requests.actions import (
     assign_nurse,
-    cancel_request,
     mark_informed,
     record_callback,
     record_view,
@@ -24,6 +23,7 @@ from models import Nurse
 from status import queries
 from status.recordings import recording_response
 from status.sim_store import recording_transcript
+from status.steer import cancel_with_reason
 from status.web import actor_name, require_login
 from workers.queue import enqueue
 
@@ -153,17 +153,7 @@ def dispatch_again(reference: str):
 
 @bp.post("/requests/<reference>/cancel")
 def cancel(reference: str):
-    session, now, settings = db(), utcnow(), services().settings
-    reason = request.form.get("reason", "").strip()[:200] or None
-    with session.begin():
-        care_request = _request_or_404(reference)
-        effects = cancel_request(session, settings, care_request, now, actor=actor_name(), reason=reason)
-    if effects is None:
-        flash("La demande était déjà close.", "error")
-        return _back(reference)
-    enqueue(settings, effects)
-    flash("Demande annulée ; les infirmières concernées sont prévenues.", "ok")
-    return _back(reference)
+    return cancel_with_reason(reference)  # confirmed on its page, with a reason (status.steer)
 
 
 @bp.post("/requests/<reference>/informed")

@@ -58,6 +58,8 @@ EVENT = {
     "called_back": "Demandeur rappelé",
     "viewed": "Fiche consultée",
     "edited": "Demande modifiée",
+    "offer_proposed": "Proposition envoyée par une coordinatrice (hors vague)",
+    "coordinator_sms": "Réponse d'une coordinatrice par SMS",
 }
 
 DELIVERY = {

@@ -20,6 +20,7 @@ DETAIL_WORDS = {
     "wave": "vague",
     "offers": "propositions :",
     "reason": "motif :",
+    "reason_text": "précision :",
     "note": "note :",
     "attempt": "tentative",
     "attempts": "tentatives :",
@@ -34,6 +35,7 @@ DETAIL_WORDS = {
     "sms": "SMS de secours :",
     "fields": "modifié :",
 }
+PHONE_KEYS = ("to", "phone")
 ATTENTION_STATUSES = ("unfilled", "review")
 ALERT_EVENTS = ("unfilled", "review", "offer_failed", "sms_failed", "late_yes", "requester_unreachable")
 
@@ -166,6 +168,9 @@ def _event_detail(event: Event) -> str:
     for key, words in labels.VALUES.items():
         if key in data:
             data[key] = words.get(str(data[key]), data[key])
+    for key in PHONE_KEYS:  # full numbers on the coordinators' pages (masked in logs only)
+        if isinstance(data.get(key), str) and data[key].startswith("+"):
+            data[key] = national(data[key])
     for key, word in DETAIL_WORDS.items():
         if data.get(key) not in (None, ""):
             parts.append(f"{word} {data[key]}")
@@ -175,35 +180,19 @@ def _event_detail(event: Event) -> str:
 def request_timeline(session: Session, request: CareRequest, now: datetime) -> list[TimelineItem]:
     """Events, texts and calls of one request, oldest first.
 
-    Nurses' replies carry no request id (a text is about whatever she was offered), so the
-    texts of the nurses offered this request, while it was open to them, are shown too.
+    Only what is linked to the request by its keys: its events, the texts whose ``request_id``
+    is this request's (offers, notices, a nurse's reply to its offer, the requester's request or
+    cancellation, a text kept for the coordinators while it was pending for that phone) and its
+    calls; never a text matched by number and time, which would mix in the requester's or the
+    nurse's other requests.
     """
     items: list[TimelineItem] = []
     for e in session.scalars(select(Event).where(Event.request_id == request.id).order_by(Event.at, Event.id)):
         tone = "alert" if e.kind in ALERT_EVENTS else ""
-        actor = "système" if e.actor == "system" else e.actor
+        actor = "système" if e.actor == "system" else national(e.actor) if e.actor.startswith("+") else e.actor
         items.append(TimelineItem(e.at, "event", labels.event(e.kind), actor, _event_detail(e), tone))
-    until = request.closed_at or now
+    texts = Message.request_id == request.id
     offered = select(Offer.nurse_id).where(Offer.request_id == request.id)
-    texts = or_(
-        Message.request_id == request.id,
-        and_(
-            Message.request_id.is_(None),
-            Message.nurse_id.in_(offered),
-            Message.created_at >= request.created_at,
-            Message.created_at <= until,
-        ),
-    )
-    if request.callback_phone:
-        texts = or_(
-            texts,
-            and_(
-                Message.request_id.is_(None),
-                or_(Message.from_phone == request.callback_phone, Message.to_phone == request.callback_phone),
-                Message.created_at >= request.created_at - timedelta(minutes=5),
-                Message.created_at <= until,
-            ),
-        )
     nurses = {n.id: n.name for n in session.scalars(select(Nurse).where(Nurse.id.in_(offered)))}
     coordinators = dict(session.execute(select(Coordinator.phone, Coordinator.name)).all())
     for m in session.scalars(select(Message).where(texts).order_by(Message.created_at, Message.id)):

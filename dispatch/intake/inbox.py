@@ -31,6 +31,7 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.intake.texts_in import handle_sms, record_inbound
 from dispatch.messaging.deliveries import record_status
+from dispatch.messaging.to_read import keep_for_coordinators
 from dispatch.phones import try_normalize
 from dispatch.telephony.outbox import queue_sms
 from models import WebhookReceipt, is_postgres
@@ -132,8 +133,21 @@ def _text_in(session: Session, settings: Settings, event: dict[str, Any], now: d
     """A text to the single number: a nurse's reply, a requester's request, or help."""
     sender, body = try_normalize(event.get("from") or ""), event.get("body", "")
     outcome = handle_sms(session, settings, sender, body, now)
-    record_inbound(session, event.get("sid", ""), sender, event.get("to", ""), body, now, nurse=outcome.nurse)
+    message = record_inbound(
+        session,
+        event.get("sid", ""),
+        sender,
+        event.get("to", ""),
+        body,
+        now,
+        nurse=outcome.nurse,
+        request=outcome.request,
+    )
+    if outcome.to_read and sender is not None:
+        session.flush()
+        kept = keep_for_coordinators(session, message, outcome.nurse, now)
+        outcome.request = outcome.request or kept.request  # the help answer goes in its history too
     if not outcome.reply or sender is None:
         return outcome.effects
-    answer = queue_sms(session, sender, outcome.reply, now, kind="reply", nurse=outcome.nurse)
+    answer = queue_sms(session, sender, outcome.reply, now, kind="reply", nurse=outcome.nurse, request=outcome.request)
     return [answer, *outcome.effects]

@@ -19,7 +19,7 @@ from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import NewRequest, create_request, owned_request
 from dispatch.starts import start_error
 from dispatch.timeline import record
-from models import Message, Nurse, Requester, RequesterPhone
+from models import CareRequest, Message, Nurse, Requester, RequesterPhone
 
 
 def handle_sms(session: Session, settings: Settings, sender: str | None, body: str, now: datetime) -> Outcome:
@@ -42,7 +42,7 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
     if sms.kind == "cancel":
         return _cancel(session, settings, sender, requester, sms.reference, now)
     if sms.kind != "request":
-        return Outcome(texts.requester_usage(name))
+        return Outcome(texts.requester_usage(name), to_read=True)
     if callback_problem(sender):  # the service would call it back: never a foreign or premium number
         return Outcome(texts.requester_uncallable(name))
     start_local, has_time = resolve_start(sms, now_local)
@@ -68,7 +68,7 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
     reply = texts.requester_ack(
         name, request.reference, commune_name(session, request), request.care_type, start_local, has_time, now_local
     )
-    return Outcome(reply, effects)
+    return Outcome(reply, effects, request=request)
 
 
 def _cancel(
@@ -81,7 +81,7 @@ def _cancel(
     effects = cancel_request(session, settings, request, now, actor=requester.name if requester else "demandeur (SMS)")
     if effects is None:  # already cancelled (a repeated ANNULER) or long closed
         return Outcome(texts.requester_cancel_unknown(settings.sio_name, request.reference))
-    return Outcome(texts.requester_cancelled(settings.sio_name, request.reference), effects)
+    return Outcome(texts.requester_cancelled(settings.sio_name, request.reference), effects, request=request)
 
 
 def record_inbound(
@@ -93,23 +93,26 @@ def record_inbound(
     now: datetime,
     *,
     nurse: Nurse | None = None,
-) -> None:
+    request: CareRequest | None = None,
+) -> Message:
     """Keep the incoming text in the messages table (timeline, simulator).
 
-    ``nurse``: the registered nurse who sent it, when a nurse did.
+    ``nurse``: the registered nurse who sent it, when a nurse did; ``request``: the request it
+    was about, when known (its history shows the texts linked to it, nothing else).
     """
-    session.add(
-        Message(
-            sid=sid or None,
-            direction="in",
-            kind="inbound",
-            from_phone=sender,
-            to_phone=to,
-            body=body,
-            status="received",
-            nurse_id=nurse.id if nurse else None,
-            created_at=now,
-        )
+    message = Message(
+        sid=sid or None,
+        direction="in",
+        kind="inbound",
+        from_phone=sender,
+        to_phone=to,
+        body=body,
+        status="received",
+        nurse_id=nurse.id if nurse else None,
+        request_id=request.id if request else None,
+        created_at=now,
     )
+    session.add(message)
     if nurse is not None:
         record(session, None, "sms_in", now, actor=f"infirmière {nurse.name}", nurse=nurse, body=body[:160])
+    return message

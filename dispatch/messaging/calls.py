@@ -28,7 +28,7 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import TAKEN_BY_A_NURSE, RequestStatus, transition
 from dispatch.matching.waves import commune_name
-from dispatch.phones import PhoneError, mask, normalize_phone
+from dispatch.phones import PhoneError, normalize_phone
 from dispatch.telephony import urls
 from dispatch.telephony.outbox import queue_call, queue_sms
 from dispatch.telephony.voice import CallPlan, Gather, Hangup, Say
@@ -85,7 +85,7 @@ def call_progress(
         return []
     request = session.get(CareRequest, call.request_id) if call.request_id else None
     if call.status == "placing" and request is not None:  # its placing timed out, yet Twilio has it
-        record(session, request, "call_placed", now, purpose=call.purpose, attempt=call.attempt, to=mask(call.to_phone))
+        record(session, request, "call_placed", now, purpose=call.purpose, attempt=call.attempt, to=call.to_phone)
     if sid and not call.sid:
         call.sid = sid
     picked_up = status == "in-progress" or (status == "completed" and call.answered_by is None)

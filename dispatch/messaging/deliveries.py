@@ -13,7 +13,6 @@ from dispatch.effects import Effect
 from dispatch.lifecycle import OfferStatus
 from dispatch.matching.waves import offer_failed
 from dispatch.people import nurses
-from dispatch.phones import mask
 from dispatch.telephony import OPTED_OUT_CODES
 from dispatch.telephony.outbox import note_sent
 from dispatch.timeline import record
@@ -96,7 +95,7 @@ def record_status(
             status=status,
             code=code,
             text=message.kind,
-            to=None if nurse else mask(message.to_phone),
+            to=None if nurse else message.to_phone,
         )
     if offer is None:
         return effects

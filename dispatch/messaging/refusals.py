@@ -13,7 +13,6 @@ from dispatch.effects import Effect
 from dispatch.matching.waves import offer_failed
 from dispatch.messaging.calls import call_finished
 from dispatch.people import nurses
-from dispatch.phones import mask
 from dispatch.telephony import OptedOut, TelephonyError
 from dispatch.timeline import record
 from models import Call, CareRequest, Message, Nurse, Offer
@@ -33,7 +32,7 @@ class Refusals:
             return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
         if message.request_id:
             request = session.get(CareRequest, message.request_id)
-            record(session, request, "sms_failed", now, to=mask(message.to_phone), code=err.code, text=message.kind)
+            record(session, request, "sms_failed", now, to=message.to_phone, code=err.code, text=message.kind)
         return []
 
     def call(self, session: Session, call: Call, err: TelephonyError, now: datetime) -> list[Effect]:

@@ -37,6 +37,10 @@ class Outcome:
     effects: list[Effect] = field(default_factory=list)
     #: The registered nurse who sent the text, if a nurse did (set by ``dispatch.intake.texts_in``).
     nurse: Nurse | None = None
+    #: The request the text was about, when known: the text and its answer go in its history.
+    request: CareRequest | None = None
+    #: No command matched: the text also goes to the coordinators (``dispatch.messaging.to_read``).
+    to_read: bool = False
 
 
 def _awaiting_offers(session: Session, nurse: Nurse) -> list[Offer]:
@@ -97,6 +101,7 @@ def accept(
     *,
     actor: str | None = None,
     sources: tuple[RequestStatus, ...] = ACCEPTING,
+    note: str | None = None,
 ) -> Outcome:
     """Her yes: the one guarded UPDATE decides whether she is first. ``sources``: the statuses it
     may be taken from (a coordinator's hand also takes a request in review)."""
@@ -111,7 +116,15 @@ def accept(
         "attention_reason": None,
     }
     if not transition(
-        session, request, "accepted", now, sources=sources, values=taken, actor=actor or nurse_actor(nurse), nurse=nurse
+        session,
+        request,
+        "accepted",
+        now,
+        sources=sources,
+        values=taken,
+        actor=actor or nurse_actor(nurse),
+        nurse=nurse,
+        note=note,
     ):
         session.refresh(request, ["status"])
         if offer.status in AWAITING:
@@ -241,7 +254,7 @@ def withdraw(session: Session, settings: Settings, nurse: Nurse, reference: str 
             effects.append(queue_sms(session, phone.e164, body, now, kind="notice", request=request, at=at))
         else:
             effects.append(queue_call(session, phone.e164, "withdrawn", now, request=request, at=at))
-    return Outcome(texts.withdraw_ack(settings.sio_name, request.reference), effects)
+    return Outcome(texts.withdraw_ack(settings.sio_name, request.reference), effects, request=request)
 
 
 def handle_nurse_reply(
@@ -254,7 +267,9 @@ def handle_nurse_reply(
         target = _target_offer(session, settings, nurse, command, verb, now)
         if isinstance(target, Outcome):
             return target
-        return (accept if command.kind == "accept" else decline)(session, settings, nurse, target, now)
+        outcome = (accept if command.kind == "accept" else decline)(session, settings, nurse, target, now)
+        outcome.request = target.request
+        return outcome
     if command.kind == "withdraw":
         return withdraw(session, settings, nurse, command.reference, now)
     if command.kind == "pause":
@@ -270,7 +285,8 @@ def handle_nurse_reply(
         return Outcome(texts.opted_in_ack(name))
     if command.kind == "help":
         return Outcome(texts.help(name))
-    return Outcome(texts.unknown_reply(name, [o.request.reference for o in _awaiting_offers(session, nurse)]))
+    references = [o.request.reference for o in _awaiting_offers(session, nurse)]
+    return Outcome(texts.unknown_reply(name, references), to_read=True)
 
 
 def opt_out(session: Session, settings: Settings, nurse: Nurse, now: datetime) -> Outcome:

@@ -20,7 +20,6 @@ from dispatch.lifecycle import ACCEPTING, AWAITING, OfferStatus, RequestStatus, 
 from dispatch.matching.waves import lock_request, new_round
 from dispatch.messaging.calls import confirm_request
 from dispatch.messaging.replies import Outcome, accept, close_other_offers
-from dispatch.phones import mask
 from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
 from models import Call, CareRequest, Event, Nurse, Offer
@@ -55,7 +54,7 @@ def record_callback(
         "called_back",
         now,
         actor=actor,
-        to=mask(request.callback_phone),
+        to=request.callback_phone,
         note=(note or "").strip()[:300] or None,
     )
 
@@ -80,13 +79,24 @@ def record_view(session: Session, request: CareRequest, now: datetime, *, actor:
 
 
 def cancel_request(
-    session: Session, settings: Settings, request: CareRequest, now: datetime, *, actor: str, reason: str | None = None
+    session: Session,
+    settings: Settings,
+    request: CareRequest,
+    now: datetime,
+    *,
+    actor: str,
+    reason: str | None = None,
+    reason_text: str | None = None,
 ) -> list[Effect] | None:
     """Cancel; pending offers are withdrawn and an accepted nurse is told (when texts may go
-    out: :func:`dispatch.lifecycle.send_time`). None when already closed."""
+    out: :func:`dispatch.lifecycle.send_time`). None when already closed. ``reason``: the
+    motive (a coordinator's from a short list); ``reason_text``: her own words (purged with
+    the request's details, ``dispatch.requests.retention``)."""
     previous_nurse = request.accepted_nurse
     values = {"closed_at": now, "next_wave_at": None, "needs_attention": False}
-    if not transition(session, request, "cancelled", now, values=values, actor=actor, reason=reason):
+    if not transition(
+        session, request, "cancelled", now, values=values, actor=actor, reason=reason, reason_text=reason_text
+    ):
         return None
     effects = close_other_offers(
         session, settings, request, now, texts.offer_cancelled, new_status=OfferStatus.WITHDRAWN
@@ -108,11 +118,19 @@ def cancel_request(
 
 
 def assign_nurse(
-    session: Session, settings: Settings, request: CareRequest, nurse: Nurse, now: datetime, *, actor: str
+    session: Session,
+    settings: Settings,
+    request: CareRequest,
+    nurse: Nurse,
+    now: datetime,
+    *,
+    actor: str,
+    note: str | None = None,
 ) -> Outcome:
     """A coordinator gives the request to a nurse by hand (she agreed on the phone): the same
     guarded acceptance as her own yes, so it can never make a second winner. Her offer is the
-    round's (written if she had none in it); she is texted the details."""
+    round's (written if she had none in it); she is texted the details. ``note``: the
+    coordinator's words, kept on the acceptance's line of the timeline."""
     offer = session.scalar(
         select(Offer).where(Offer.request_id == request.id, Offer.round == request.round, Offer.nurse_id == nurse.id)
     )
@@ -129,7 +147,10 @@ def assign_nurse(
         session.flush()
     elif offer.status not in AWAITING:
         offer.status = OfferStatus.SENT
-    outcome = accept(session, settings, nurse, offer, now, actor=actor, sources=(*ACCEPTING, RequestStatus.REVIEW))
+    note = (note or "").strip()[:300] or None
+    outcome = accept(
+        session, settings, nurse, offer, now, actor=actor, sources=(*ACCEPTING, RequestStatus.REVIEW), note=note
+    )
     if outcome.reply and request.accepted_nurse_id == nurse.id:
         at = lifecycle.send_time(settings, request, now)
         outcome.effects.append(

@@ -14,7 +14,6 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import RequestStatus
 from dispatch.matching.waves import start_dispatch
-from dispatch.phones import mask
 from dispatch.timeline import record
 from dispatch.vocab import CARE_TYPES, REFERENCE_LENGTH
 from models import CareRequest, Nurse, Requester, RequesterPhone
@@ -91,7 +90,7 @@ def create_request(
         request.needs_attention, request.attention_reason = False, None
     session.add(request)
     session.flush()
-    who = actor or (new.requester.name if new.requester else mask(new.callback_phone))
+    who = actor or (new.requester.name if new.requester else new.callback_phone) or "demandeur"
     record(
         session,
         request,
@@ -105,7 +104,7 @@ def create_request(
         urgent=new.urgent or None,
     )
     if new.usual_nurse_phone and usual is None:
-        record(session, request, "usual_nurse_not_registered", now, phone=mask(new.usual_nurse_phone))
+        record(session, request, "usual_nurse_not_registered", now, phone=new.usual_nurse_phone)
     if new.review_reason:
         request.needs_attention, request.attention_reason = True, new.review_reason
         record(session, request, "review", now, reason=new.review_reason)

@@ -30,7 +30,7 @@ from models import CareRequest, Event, IvrSession, Message, WebhookReceipt
 # Statuses after which nothing more happens to a request, and the moment it got there.
 CLOSED_STATUSES = (*CLOSED, RequestStatus.ACCEPTED)
 # Event fields that may hold what a person typed or said (everything else is codes and times).
-FREE_TEXT_KEYS = frozenset({"body", "notes", "text", "transcript", "reason_text"})
+FREE_TEXT_KEYS = frozenset({"body", "notes", "note", "text", "transcript", "reason_text"})
 BATCH = 500
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm]?)\s*$", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "": "days"}

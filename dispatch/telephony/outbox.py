@@ -23,7 +23,6 @@ from dispatch import texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, PlaceCall, SendMessage
 from dispatch.lifecycle import ACCEPTING, TAKEN_BY_A_NURSE, OfferStatus, nurse_notice_time
-from dispatch.phones import mask
 from dispatch.telephony import MaybeSent, Telephony, TelephonyError, TransientError
 from dispatch.telephony.urls import Urls
 from dispatch.timeline import record
@@ -308,7 +307,7 @@ def note_sent(
         set_committed_value(message, name, value)
     if offer is None:
         if request is not None:
-            record(session, request, "sms_sent", now, to=mask(message.to_phone), text=message.kind)
+            record(session, request, "sms_sent", now, to=message.to_phone, text=message.kind)
         return []
     record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
     moved = session.execute(
@@ -398,6 +397,6 @@ def place_call(
                 now,
                 purpose=call.purpose,
                 attempt=call.attempt,
-                to=mask(to),
+                to=to,
             )
     return []

@@ -18,9 +18,11 @@ from urllib.parse import unquote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from dispatch.messaging.links import details_token
+from models import MessageToRead
 from tests.support import figures, scenario
 from tests.support.browser import form_token, login, make_coordinator
 from tests.support.redis_server import free_port
@@ -94,6 +96,7 @@ FIELDS = (
     "call",
     "dept",
     "statut",
+    "motif",
 )
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14)), None])
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
@@ -129,6 +132,12 @@ def world(app, client, session, settings):
     reference = scenario.post_request(client, token).json["reference"]
     scenario.work(settings)
     request = scenario.request_by_ref(session, reference)
+    # A text that is no command: a message to read (issue 15), for the /status/messages/<id> routes.
+    scenario.reply(client, scenario.nurse_phone(0), "je vous rappelle tout à l'heure")
+    scenario.work(settings)
+    scenario.fresh(session)
+    to_read = session.scalar(select(MessageToRead.id))
+    assert to_read is not None
     make_coordinator(session)
     assert login(client).status_code == 302
     return {
@@ -136,6 +145,7 @@ def world(app, client, session, settings):
         "csrf": form_token(client, "/status"),
         "reference": reference,
         "nurse_ids": [o.nurse_id for o in request.offers],
+        "message_ids": [to_read],
         "link": details_token(settings, reference, datetime.now(UTC), request.offers[0].nurse_id),
     }
 
@@ -153,7 +163,8 @@ def routes(app) -> list[tuple[str, str]]:
 def known_values(name: str, converter: str, world: dict) -> list[str]:
     """Values of a path variable that reach real rows (the first one a real row)."""
     if converter.startswith("int"):
-        return [str(i) for i in world["nurse_ids"]] + ["0", "1", str(2**31 - 1)]
+        rows = world["message_ids"] if name == "item_id" else world["nurse_ids"]
+        return [str(i) for i in rows] + ["0", "1", str(2**31 - 1)]
     return {
         "reference": [world["reference"], "000000", "12345678901234567890"],
         "token": [world["link"], world["link"][:-3] + "abc"],

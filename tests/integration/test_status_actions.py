@@ -114,7 +114,7 @@ def test_fragment_is_just_the_tables_and_is_never_cached(client, world):
 
 def test_closed_requests_stay_on_the_board_for_a_day(client, world, session, settings):
     reference = new_request(client, world)
-    post_form(client, f"/status/requests/{reference}/cancel", {"reason": "doublon"})
+    post_form(client, f"/status/requests/{reference}/cancel", {"motif": "doublon"})
     assert reference in board_sections(client.get("/status/fragment").get_data(as_text=True))["recent"]
 
 
@@ -291,7 +291,7 @@ def test_dispatch_again_is_refused_for_an_accepted_request(client, world, sessio
 def test_cancel(client, world, session, settings):
     reference = new_request(client, world)
     run_jobs(settings)
-    post_form(client, f"/status/requests/{reference}/cancel", {"reason": "patient hospitalisé"})
+    post_form(client, f"/status/requests/{reference}/cancel", {"motif": "hospitalise"})
     request = request_row(session, reference)
     assert request.status == "cancelled"
     [cancelled] = events(session, reference, "cancelled")

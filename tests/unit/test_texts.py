@@ -93,6 +93,8 @@ def every_text() -> list[str]:
         texts.confirmation("SIO", "123456", "Montbrison", "toilette", "Hélène Lefèvre-Dupré", "06 12 34 56 78"),
         texts.unknown_sender_help("SIO"),
         texts.requester_uncallable("SIO"),
+        texts.coordinator_message("SIO", "Bien noté : ça ira à 18h30, la fenêtre côté jardin.\nMerci !"),
+        texts.coordinator_message("SIO", "é" * 1000),
     ]
 
 
@@ -241,3 +243,9 @@ def test_an_abbreviated_day_does_not_get_two_full_stops():
     now = datetime(2026, 11, 23, 10, 0)
     body = texts.offer("SIO", "Saint-Chamond", "42400", "pansement", now, False, "123456", False, now)
     assert "auj.." not in body and "auj. Répondez" in body
+
+
+def test_a_coordinators_answer_is_what_she_typed_signed_on_one_line_and_cut():
+    assert texts.coordinator_message("SIO", "  Bien noté,\n  à 18h30 ? ") == "SIO: Bien noté, à 18h30 ?"
+    assert texts.coordinator_message("SIO", "ça côté être") == "SIO: ca coté etre"  # é is GSM-7; ç ô ê are not
+    assert texts.coordinator_message("SIO", "x" * 400) == "SIO: " + "x" * texts.COORDINATOR_MESSAGE_MAX
