@@ -49,7 +49,7 @@ BLOCKED = {
     "declined": "a refusé cette demande",
     "asked": "déjà sollicitée",
     "skill": "ne fait pas ce soin",
-    "hours": "ne travaille pas à ce moment",
+    "hours": "hors de ses horaires pour ce soin",
 }
 REFUSED = {
     "closed": "La demande ne prend plus de proposition (elle n'est ni en cours ni non pourvue).",

@@ -22,7 +22,7 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import ACCEPTING, OfferStatus, RequestStatus
 from dispatch.matching.candidates import FAIRNESS_WINDOW, is_available, rank_candidates, request_communes
-from dispatch.matching.waves import commune_name
+from dispatch.matching.waves import commune_name, lock_request
 from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
 from dispatch.vocab import required_skill
@@ -245,7 +245,10 @@ def propose_now(
     Refused (nothing written) when the request takes no yes, when she cannot be texted an offer
     (opted out, paused, absent), declined it, or already has an offer of this round.
     """
-    if request.status not in ACCEPTING:
+    # Locked (and read again) like a wave job does: a wave, a yes or a colleague's proposal
+    # to the same nurse waits for this transaction, then sees its offer.
+    request = lock_request(session, request.id)
+    if request is None or request.status not in ACCEPTING:
         return Proposal([], refused="closed")
     if not request.postcode and not request.insee:
         return Proposal([], refused="no_place")

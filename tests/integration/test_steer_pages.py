@@ -5,6 +5,7 @@ with its reason, the texts to read on the board and their answer, and the histor
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -61,6 +62,11 @@ def offered(session, reference) -> set[int]:
 
 
 def test_the_page_lists_who_could_take_it_with_her_number_and_actions(client, world, session, settings):
+    paused = make_nurse(session, "Paula en pause", "06 12 34 57 00", [SAINT_CHAMOND])
+    paused.paused_until = datetime(2099, 1, 2, 9, tzinfo=UTC)
+    stopped = make_nurse(session, "Stéphanie ARRET", "06 12 34 57 01", [SAINT_CHAMOND])
+    stopped.opted_out_at = datetime(2026, 1, 1, tzinfo=UTC)
+    session.commit()
     reference = new_request(client, world)
     run_jobs(settings)
     asked = offered(session, reference)
@@ -72,6 +78,13 @@ def test_the_page_lists_who_could_take_it_with_her_number_and_actions(client, wo
     for nurse in waiting:
         assert f'aria-label="Proposer maintenant à {nurse.name}"' in section
     assert section.count("déjà sollicitée (envoyée)") == 3
+    lines = {re.search(r"<strong>(.*?)</strong>", line).group(1): line for line in section.split('<li class="cand')[1:]}
+    paused_line = lines["Paula en pause"]
+    assert paused_line.startswith(' greyed"') and "en pause jusqu&#39;au 02/01" in paused_line
+    assert "Proposer maintenant" not in paused_line and "A accepté au téléphone" in paused_line
+    stopped_line = lines["Stéphanie ARRET"]
+    assert "ne reçoit plus de SMS (ARRET)" in stopped_line and "A accepté au téléphone" not in stopped_line
+    assert f'href="tel:{stopped.phone}"' in stopped_line  # she can still be called
 
 
 def test_proposer_maintenant_sends_her_the_offer_through_the_outbox(client, world, session, settings):
