@@ -92,6 +92,15 @@ def every_text() -> list[str]:
         texts.confirmation("SIO", "123456", "Montbrison", "toilette", "Hélène Lefèvre-Dupré", "06 12 34 56 78"),
         texts.unknown_sender_help("SIO"),
         texts.requester_uncallable("SIO"),
+        texts.profile_link("SIO", "https://sio.example.fr/moi/lien/" + "x" * 52),
+        texts.profile_unknown("SIO"),
+        texts.registration_link("SIO", "https://sio.example.fr/inscription/" + "x" * 52),
+        texts.registration_pending("SIO"),
+        texts.registration_not_mobile("SIO"),
+        texts.registration_already_nurse("SIO"),
+        texts.registration_validated("SIO"),
+        texts.registration_refused("SIO"),
+        texts.coordinator_nurse_erased("SIO", "Hélène Lefèvre-Dupré", refs),
     ]
 
 
