@@ -6,11 +6,13 @@ from flask import Flask
 
 
 def register_status(app: Flask) -> None:
-    from status import auth, board, details, nurses, simulator, summary_page
+    from status import auth, board, details, inscriptions, nurses, registration, simulator, space, summary_page
     from status.health import bp as health_bp
     from status.web import init_web
 
     app.register_blueprint(health_bp)
     init_web(app)
     for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (space.bp, registration.bp, inscriptions.bp):  # issue 16: the nurse's own space
         app.register_blueprint(blueprint)
