@@ -13,7 +13,6 @@ from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.people.registration import PENDING, RegistrationError, refuse, validate
 from dispatch.people.space_access import end_all_sessions
-from dispatch.people.week_form import describe
 from dispatch.sanitize import row_id
 from dispatch.vocab import CARE_LABELS
 from models import Event, Nurse, NurseRegistration, NurseSession
@@ -62,7 +61,6 @@ def index():
         names=names,
         open_spaces=open_spaces,
         erased=erased,
-        describe=describe,
         care_labels=CARE_LABELS,
     )
     session.commit()
