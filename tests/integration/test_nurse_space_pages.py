@@ -134,6 +134,12 @@ def test_erasing_her_data_from_her_space(client, session, sophie):
     alert = session.scalar(select(Message.body).where(Message.kind == "alert"))
     assert "Sophie Martin a demandé l'effacement" in alert
     assert client.get("/moi").status_code == 401
+    coordinator = client.application.test_client()
+    login(coordinator)
+    simulator = coordinator.get("/simulator")
+    assert simulator.status_code == 200 and "effacee-" not in simulator.get_data(as_text=True)
+    listing = coordinator.get("/status/inscriptions").get_data(as_text=True)
+    assert f"infirmière n° {sophie.id}" in listing  # among the erasures of the last 30 days
 
 
 def registration_form(**fields) -> dict:
