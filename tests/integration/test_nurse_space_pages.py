@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from models import Message, Nurse, NurseChange, NurseRegistration
+from models import Message, Nurse, NurseChange, NurseLink, NurseRegistration
 from tests.support.browser import fresh, login, make_coordinator, post_form
 from tests.support.helpers import answer, make_nurse, run_jobs
 
@@ -57,6 +57,19 @@ def test_profil_link_opens_her_space_once(client, sophie):
     assert stranger.get(path).status_code == 410
     assert stranger.get("/moi").status_code == 401
     assert stranger.get(path[:-4] + "abcd").status_code == 403
+
+
+def test_an_expired_link_says_so_and_opens_nothing(client, session, sophie):
+    path = link_path(answer(client, SOPHIE, "COMPTE"))
+    fresh(session)
+    link = session.scalar(select(NurseLink))
+    link.expires_at = link.created_at - timedelta(seconds=1)
+    session.commit()
+    page = client.get(path)
+    assert page.status_code == 410 and "expiré" in page.get_data(as_text=True)
+    assert "PROFIL" in page.get_data(as_text=True)
+    assert post_form(client, path, page="/moi").status_code == 410
+    assert client.get("/moi").status_code == 401
 
 
 def test_her_changes_and_bad_input(client, session, sophie):
