@@ -112,7 +112,7 @@ def _page(errors: dict | None = None, typed: dict | None = None, status: int = 2
 
 def _done(message: str, anchor: str):
     flash(message, "ok")
-    return redirect(url_for("space.index", _anchor=anchor))
+    return redirect(url_for("space.index", fait=anchor, _anchor=anchor))
 
 
 @bp.get("")

@@ -142,7 +142,7 @@ def test_her_space_from_profil_and_matching_follows(browser, service, session):
     page.locator('#commune-list option[value="Lorette (42420)"]').wait_for(state="attached")
     field.fill("Lorette (42420)")
     page.get_by_role("button", name="Ajouter", exact=True).click()
-    assert "Ajouté à vos communes : Lorette" in page.locator(".flash.ok").inner_text()
+    assert "Ajouté à vos communes : Lorette" in page.locator(".card .flash.ok").inner_text()
     assert SOPHIE in offered(session, api_request(service, postcode="42420"))
 
     # An unknown commune: a French message beside the field, what she typed kept.
@@ -157,7 +157,7 @@ def test_her_space_from_profil_and_matching_follows(browser, service, session):
     page.get_by_label("Premier jour").fill(today.isoformat())
     page.get_by_label("Dernier jour").fill((today + timedelta(days=2)).isoformat())
     page.get_by_role("button", name="Déclarer l'absence").click()
-    assert "Absence notée" in page.locator(".flash.ok").inner_text()
+    assert "Absence notée" in page.locator(".card .flash.ok").inner_text()
     assert offered(session, api_request(service)) == {NADIA}
 
     # Overlapping the first: refused in French, nothing written.
@@ -170,7 +170,7 @@ def test_her_space_from_profil_and_matching_follows(browser, service, session):
     # The absence removed, then a pause: still no offer to her.
     page.goto("/moi#absences")
     page.get_by_role("button", name="Supprimer").click()
-    assert "Absence supprimée" in page.locator(".flash.ok").inner_text()
+    assert "Absence supprimée" in page.locator(".card .flash.ok").inner_text()
     page.get_by_role("button", name="Me mettre en pause").click()
     assert "En pause" in page.locator(".space-head").inner_text()
     assert SOPHIE not in offered(session, api_request(service))
