@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Message, Nurse, NurseChange, NurseLink, NurseRegistration
+from status.access_log import mask_links
 from tests.support.browser import fresh, login, make_coordinator, post_form
 from tests.support.helpers import answer, make_nurse, run_jobs
 
@@ -202,3 +203,10 @@ def test_registration_from_inscription_to_validation(client, session):
     again = post_form(coordinator, f"/status/inscriptions/{registration.id}/valider", page="/status/inscriptions")
     assert again.status_code == 302  # already decided: a message, nothing twice
     assert session.scalar(select(func.count()).select_from(Nurse)) == 1
+
+
+def test_the_access_log_masks_her_links():
+    assert mask_links("GET /moi/lien/abc.DEF-_1 HTTP/1.1") == "GET /moi/lien/*** HTTP/1.1"
+    assert mask_links("POST /inscription/abc.def/communes.json?q=x") == "POST /inscription/***/communes.json?q=x"
+    assert mask_links("GET /status/inscriptions/3/valider") == "GET /status/inscriptions/3/valider"
+    assert mask_links("GET /r/eyJabc/recording") == "GET /r/***/recording"
