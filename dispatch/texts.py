@@ -182,7 +182,8 @@ def help(name: str) -> str:
     return _sign(
         name,
         "OUI ref = accepter. NON ref = refuser. PAUSE ou PAUSE 3 = plus de propositions (3 jours). "
-        "DISPO = reprendre. DESISTE ref = se désister après un OUI. ARRET = ne plus recevoir de SMS.",
+        "DISPO = reprendre. DESISTE ref = se désister après un OUI. ARRET = ne plus recevoir de SMS. "
+        "PROFIL = votre espace.",
     )
 
 
@@ -635,3 +636,63 @@ COORDINATOR_MESSAGE_MAX = 300
 def coordinator_message(name: str, body: str) -> str:
     """A coordinator's answer, typed on the board, to a text that was not a command."""
     return _sign(name, _clean(body)[:COORDINATOR_MESSAGE_MAX])
+
+
+# ---------------------------------------------------------------------------------------------
+# A nurse's own space and registration (issue 16): PROFIL / COMPTE, INSCRIPTION.
+# ---------------------------------------------------------------------------------------------
+
+
+def profile_link(name: str, url: str) -> str:
+    """PROFIL: her personal link."""
+    return _sign(
+        name, f"votre espace (communes, soins, horaires, absences, pause): {url} Lien personnel, 24h, 1 seule fois."
+    )
+
+
+def profile_unknown(name: str) -> str:
+    """PROFIL from a number that is no nurse's."""
+    return _sign(name, "ce numéro n'est pas celui d'une infirmière inscrite. Pour vous inscrire, envoyez INSCRIPTION.")
+
+
+def registration_link(name: str, url: str) -> str:
+    """INSCRIPTION from an unknown mobile: the form."""
+    return _sign(name, f"pour vous inscrire, remplissez ce formulaire (valable 24h): {url}")
+
+
+def registration_pending(name: str) -> str:
+    """INSCRIPTION again while hers waits for a coordinator."""
+    return _sign(name, "votre inscription attend la validation d'une coordinatrice. Vous recevrez un SMS.")
+
+
+def registration_not_mobile(name: str) -> str:
+    """INSCRIPTION from a number that cannot receive offers by SMS."""
+    return _sign(name, "l'inscription se fait depuis votre téléphone mobile: envoyez INSCRIPTION depuis celui-ci.")
+
+
+def registration_already_nurse(name: str) -> str:
+    """INSCRIPTION from a registered nurse."""
+    return _sign(name, "vous êtes déjà inscrite. PROFIL pour votre espace (communes, horaires, absences).")
+
+
+def registration_validated(name: str) -> str:
+    """A coordinator validated her registration."""
+    return _sign(
+        name,
+        "votre inscription est validée: vous recevrez nos propositions. "
+        "Répondez OUI ou NON. PROFIL pour votre espace, AIDE pour l'aide.",
+    )
+
+
+def registration_refused(name: str) -> str:
+    """A coordinator refused her registration."""
+    return _sign(name, "votre inscription n'a pas été validée. Pour en savoir plus, appelez le service.")
+
+
+def coordinator_nurse_erased(name: str, nurse_name: str, held: list[str]) -> str:
+    """To the coordinators on duty: a nurse erased her data from her space."""
+    tail = f" Demandes qu'elle avait acceptées: {_refs(held)}." if held else ""
+    return _sign(
+        name,
+        f"{_clean(nurse_name)[:40]} a demandé l'effacement de ses données: effacées, plus aucune proposition.{tail}",
+    )

@@ -4,6 +4,7 @@ from models.access import CoordinatorSession, LoginThrottle
 from models.base import Base, utcnow
 from models.db import is_postgres, make_engine, make_sessionmaker
 from models.geo import Commune, Postcode
+from models.nurse_space import NurseChange, NurseLink, NurseRegistration, NurseSession
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
 from models.requests import CareRequest, Event, Offer
 from models.telephony import Call, IvrSession, Message, WebhookReceipt
@@ -24,6 +25,10 @@ __all__ = [
     "MessageToRead",
     "Nurse",
     "NurseAbsence",
+    "NurseChange",
+    "NurseLink",
+    "NurseRegistration",
+    "NurseSession",
     "NurseSkill",
     "NurseZone",
     "Offer",

@@ -6,7 +6,19 @@ from flask import Flask
 
 
 def register_status(app: Flask) -> None:
-    from status import auth, board, desk, details, nurses, simulator, steer, summary_page
+    from status import (
+        auth,
+        board,
+        desk,
+        details,
+        inscriptions,
+        nurses,
+        registration,
+        simulator,
+        space,
+        steer,
+        summary_page,
+    )
     from status.health import bp as health_bp
     from status.web import init_web
 
@@ -15,3 +27,5 @@ def register_status(app: Flask) -> None:
     for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp, steer.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(desk.bp)
+    for blueprint in (space.bp, registration.bp, inscriptions.bp):  # issue 16: the nurse's own space
+        app.register_blueprint(blueprint)

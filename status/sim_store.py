@@ -48,7 +48,8 @@ def contacts(session: Session) -> list[Contact]:
             .order_by(Requester.name, RequesterPhone.phone)
         )
     ]
-    people += [Contact(n.phone, n.name, "nurse") for n in session.scalars(select(Nurse).order_by(Nurse.name))]
+    nurses = select(Nurse).where(Nurse.phone.startswith("+")).order_by(Nurse.name)  # not those erased (no number)
+    people += [Contact(n.phone, n.name, "nurse") for n in session.scalars(nurses)]
     people += [
         Contact(c.phone, c.name, "coordinator")
         for c in session.scalars(select(Coordinator).where(Coordinator.phone.is_not(None)).order_by(Coordinator.name))

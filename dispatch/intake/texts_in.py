@@ -3,6 +3,7 @@ and the row that keeps it (the timeline, the simulator)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,7 +15,8 @@ from dispatch.intake.sms import parse_requester_sms, resolve_start
 from dispatch.matching.waves import commune_name
 from dispatch.messaging.grammar import parse_nurse_reply
 from dispatch.messaging.replies import Outcome, handle_nurse_reply
-from dispatch.phones import callback_problem
+from dispatch.people.registration import registration_link
+from dispatch.phones import callback_problem, normalize_phone
 from dispatch.requests.actions import cancel_request
 from dispatch.requests.create import NewRequest, create_request, owned_request
 from dispatch.starts import start_error
@@ -32,6 +34,8 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         outcome = handle_nurse_reply(session, settings, nurse, parse_nurse_reply(body), now)
         outcome.nurse = nurse
         return outcome
+    if (words := _space_words(body)) is not None:
+        return _unknown_mobile_space(session, settings, sender, words, now)
     now_local = now.astimezone(settings.timezone)
     sms = parse_requester_sms(body, now_local, lambda code: geo.is_known_postcode(session, code))
     requester = session.scalar(
@@ -69,6 +73,25 @@ def handle_sms(session: Session, settings: Settings, sender: str | None, body: s
         name, request.reference, commune_name(session, request), request.care_type, start_local, has_time, now_local
     )
     return Outcome(reply, effects, request=request)
+
+
+def _space_words(body: str) -> str | None:
+    """``profile`` or ``register`` when the text is only that word (a greeting aside): a request
+    that starts with one of them (``inscription 42400 ...``) stays a request."""
+    command = parse_nurse_reply(body)
+    if command.kind not in ("profile", "register") or re.search(r"\d", body or ""):
+        return None
+    return command.kind
+
+
+def _unknown_mobile_space(session: Session, settings: Settings, sender: str, kind: str, now: datetime) -> Outcome:
+    """INSCRIPTION (or PROFIL) from a number that is no nurse's."""
+    name = settings.sio_name
+    if kind == "profile":
+        return Outcome(texts.profile_unknown(name))
+    if not normalize_phone(sender).is_mobile:
+        return Outcome(texts.registration_not_mobile(name))
+    return Outcome(registration_link(session, settings, sender, now))
 
 
 def _cancel(

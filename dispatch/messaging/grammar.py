@@ -19,6 +19,9 @@ Decisions worth knowing:
   still wants offers when she is back.
 * Twilio's own keywords (CANCEL, END, QUIT, STOPALL, UNSUBSCRIBE) are stops when they reach
   us, so our record agrees with Twilio's block.
+* ``PROFIL``/``COMPTE`` (her space) and ``INSCRIPTION`` (registration) are words of their own,
+  clear of Twilio's reserved keywords; only as the first word (``compte rendu...`` is one too:
+  the answer is a link to her own space, which harms nobody).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from dispatch.people.nurses import MAX_PAUSE_DAYS
 from dispatch.vocab import REFERENCE_LENGTH
 
-KINDS = ("accept", "decline", "pause", "resume", "withdraw", "stop", "start", "help", "unknown")
+KINDS = ("accept", "decline", "pause", "resume", "withdraw", "stop", "start", "help", "profile", "register", "unknown")
 # Longer bodies are pasted text, not a reply; the command and reference are always near the start.
 MAX_BODY = 500
 
@@ -67,6 +70,9 @@ _WORDS: dict[str, str] = {
     ),
     **dict.fromkeys(("start", "unstop"), "start"),
     **dict.fromkeys(("aide", "help", "info", "infos"), "help"),
+    # Her own space (issue 16): a personal link; and registration from an unknown mobile.
+    **dict.fromkeys(("profil", "compte", "moncompte"), "profile"),
+    **dict.fromkeys(("inscription", "inscrire", "inscris"), "register"),
 }
 # Single characters mean a command only alone or before a reference.
 _SHORT: dict[str, str] = {"o": "accept", "1": "accept", "n": "decline", "2": "decline"}
@@ -154,7 +160,7 @@ def parse_nurse_reply(body: str) -> NurseCommand:
         # "arret maladie jusqu'au 30" names an end date, not a count of days: leave it open.
         open_ended = tokens[0] != "pause" or "jusqu" in tokens
         return NurseCommand("pause", None, None if open_ended else _pause_days(tokens[used:]))
-    if kind in ("stop", "start", "help", "resume"):
+    if kind in ("stop", "start", "help", "resume", "profile", "register"):
         return NurseCommand(kind)
     if reference is None and kind in ("accept", "decline", "withdraw"):
         typo = next((t for t in tokens[used:] if t.isdigit() and 4 <= len(t) <= 9), None)

@@ -21,6 +21,7 @@ from dispatch.matching.waves import check_wave_end, commune_name, lock_request, 
 from dispatch.messaging.grammar import NurseCommand
 from dispatch.messaging.links import details_link
 from dispatch.people import nurses
+from dispatch.people.space_access import PROFILE, issue_link
 from dispatch.phones import normalize_phone
 from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import nurse_actor, record
@@ -285,6 +286,10 @@ def handle_nurse_reply(
         return Outcome(texts.opted_in_ack(name))
     if command.kind == "help":
         return Outcome(texts.help(name))
+    if command.kind == "profile":
+        return Outcome(texts.profile_link(name, issue_link(session, settings, PROFILE, nurse.phone, now, nurse=nurse)))
+    if command.kind == "register":
+        return Outcome(texts.registration_already_nurse(name))
     references = [o.request.reference for o in _awaiting_offers(session, nurse)]
     return Outcome(texts.unknown_reply(name, references), to_read=True)
 

@@ -137,6 +137,8 @@ def test_routes_reachable_without_login_are_the_public_ones(app, session, settin
         "token": "not-a-signed-link",
         "name": recording,
         "step": "menu",
+        "link": "not-a-signed-link",  # a nurse's texted link (issue 16)
+        "insee": "42207",
     }
 
     stranger = app.test_client()

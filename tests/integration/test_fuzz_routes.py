@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.messaging.links import details_token
 from models import MessageToRead
+from dispatch.people.space_access import issue_link
 from tests.support import figures, scenario
 from tests.support.browser import form_token, login, make_coordinator
 from tests.support.redis_server import free_port
@@ -97,6 +98,17 @@ FIELDS = (
     "dept",
     "statut",
     "motif",
+    # the nurse's space and registration (issue 16)
+    "commune",
+    "starts_on",
+    "ends_on",
+    "skills",
+    "always",
+    "d0_s1",
+    "d0_e1",
+    "name",
+    "rpps",
+    "zones",
 )
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14)), None])
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
@@ -140,7 +152,9 @@ def world(app, client, session, settings):
     assert to_read is not None
     make_coordinator(session)
     assert login(client).status_code == 302
+    links = _nurse_links(client, session, settings, request.offers[0].nurse)
     return {
+        "links": links,
         "token": token,
         "csrf": form_token(client, "/status"),
         "reference": reference,
@@ -148,6 +162,20 @@ def world(app, client, session, settings):
         "message_ids": [to_read],
         "link": details_token(settings, reference, datetime.now(UTC), request.offers[0].nurse_id),
     }
+
+
+def _nurse_links(client, session, settings, nurse) -> list[str]:
+    """The client also opens a nurse's space (issue 16); links to the registration form and to
+    her space, for the fuzzed ``<link>``s."""
+    now = datetime.now(UTC)
+    opened = issue_link(session, settings, "profile", nurse.phone, now, nurse=nurse).rsplit("/", 1)[1]
+    fresh_links = [
+        issue_link(session, settings, "register", "+33611223344", now).rsplit("/", 1)[1],
+        issue_link(session, settings, "profile", nurse.phone, now, nurse=nurse).rsplit("/", 1)[1],
+    ]
+    session.commit()
+    assert client.post(f"/moi/lien/{opened}", data={"csrf_token": form_token(client, "/status")}).status_code == 302
+    return fresh_links
 
 
 def routes(app) -> list[tuple[str, str]]:
@@ -171,6 +199,8 @@ def known_values(name: str, converter: str, world: dict) -> list[str]:
         "filename": ["sio.css", "../../etc/passwd", "%2e%2e/secret_key"],
         "step": ["menu", "postcode", "care", "callback", "x"],
         "name": ["RE" + "0" * 32 + ".txt", "../secret_key"],
+        "link": [*world["links"], world["links"][0][:-3] + "abc"],
+        "insee": ["42207", "2A004", "../x"],
     }.get(name, ["x"])
 
 
@@ -229,7 +259,7 @@ def send(client, settings, world, method: str, path: str, data):
 @given(data=st.data())
 def test_no_route_answers_500(app, client, settings, world, data):
     rule, method = data.draw(st.sampled_from(routes(app)), label="route")
-    if rule in ("/logout", "/status/sessions/end"):
+    if rule in ("/logout", "/status/sessions/end", "/moi/deconnexion", "/moi/sessions/fin", "/moi/effacement"):
         client = app.test_client()  # a stranger's: the coordinator's session must outlive the run
     path = fill(rule, drawn(world, data.draw))
     response = send(client, settings, world, method, path, data)
@@ -247,7 +277,7 @@ def test_every_route_with_the_inputs_that_gave_500s(app, client, world):
         assert not figures.fuzzed(response.status_code), (method, path, kwargs)
 
     for rule, method in routes(app):
-        if rule in ("/logout", "/status/sessions/end"):
+        if rule in ("/logout", "/status/sessions/end", "/moi/deconnexion", "/moi/sessions/fin", "/moi/effacement"):
             continue
         real = fill(rule, lambda name, converter: known_values(name, converter, world)[0])
         check(method, real, data=DEEP_JSON[0], content_type="application/json")

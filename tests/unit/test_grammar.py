@@ -9,6 +9,10 @@ from hypothesis import strategies as st
 from dispatch.messaging.grammar import KINDS, NurseCommand, parse_nurse_reply
 
 REPLIES = [
+    # her own space and registration (issue 16)
+    ("PROFIL", "profile", None, None),
+    ("Compte", "profile", None, None),
+    ("INSCRIPTION", "register", None, None),
     # accept
     ("OUI", "accept", None, None),
     ("oui!", "accept", None, None),

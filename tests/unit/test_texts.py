@@ -95,6 +95,15 @@ def every_text() -> list[str]:
         texts.requester_uncallable("SIO"),
         texts.coordinator_message("SIO", "Bien noté : ça ira à 18h30, la fenêtre côté jardin.\nMerci !"),
         texts.coordinator_message("SIO", "é" * 1000),
+        texts.profile_link("SIO", "https://sio.example.fr/moi/lien/" + "x" * 52),
+        texts.profile_unknown("SIO"),
+        texts.registration_link("SIO", "https://sio.example.fr/inscription/" + "x" * 52),
+        texts.registration_pending("SIO"),
+        texts.registration_not_mobile("SIO"),
+        texts.registration_already_nurse("SIO"),
+        texts.registration_validated("SIO"),
+        texts.registration_refused("SIO"),
+        texts.coordinator_nurse_erased("SIO", "Hélène Lefèvre-Dupré", refs),
     ]
 
 
