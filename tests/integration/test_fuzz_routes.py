@@ -22,8 +22,8 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from dispatch.messaging.links import details_token
-from models import MessageToRead
 from dispatch.people.space_access import issue_link
+from models import MessageToRead
 from tests.support import figures, scenario
 from tests.support.browser import form_token, login, make_coordinator
 from tests.support.redis_server import free_port
