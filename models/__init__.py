@@ -6,6 +6,7 @@ from models.db import is_postgres, make_engine, make_sessionmaker
 from models.geo import Commune, Postcode
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
 from models.requests import CareRequest, Event, Offer
+from models.rota import Pole, RotaException, RotaShift
 from models.telephony import Call, IvrSession, Message, WebhookReceipt
 
 __all__ = [
@@ -25,9 +26,12 @@ __all__ = [
     "NurseSkill",
     "NurseZone",
     "Offer",
+    "Pole",
     "Postcode",
     "Requester",
     "RequesterPhone",
+    "RotaException",
+    "RotaShift",
     "WebhookReceipt",
     "is_postgres",
     "make_engine",

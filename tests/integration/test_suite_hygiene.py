@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests import conftest
-from tests.integration import test_faults
 from tests.conftest import FIXED_PORT_ATTEMPTS, FixedPortError
+from tests.integration import test_faults
 
 ROOT = Path(__file__).resolve().parents[2]
 
