@@ -5,6 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 
+def register_people(app: Flask) -> None:
+    """Issue #16: nurses, establishments and colleagues managed on the page; poles and the rota."""
+    from status import colleagues, establishments, nurse_admin, rota_page
+
+    for blueprint in (nurse_admin.bp, establishments.bp, colleagues.bp, rota_page.bp):
+        app.register_blueprint(blueprint)
+
+
 def register_status(app: Flask) -> None:
     from status import auth, board, details, nurses, simulator, summary_page
     from status.health import bp as health_bp
@@ -14,3 +22,4 @@ def register_status(app: Flask) -> None:
     init_web(app)
     for blueprint in (auth.bp, board.bp, nurses.bp, summary_page.bp, details.bp, simulator.bp):
         app.register_blueprint(blueprint)
+    register_people(app)

@@ -22,6 +22,7 @@ from dispatch.requests.create import find_request
 from dispatch.sanitize import row_id
 from models import Nurse
 from status import queries
+from status.pole_filter import board_for_pole
 from status.recordings import recording_response
 from status.sim_store import recording_transcript
 from status.web import actor_name, require_login
@@ -35,13 +36,15 @@ ASSIGNABLE = ("open", "unfilled", "review")
 
 @bp.get("")
 def index():
-    return render_template("board.html", board=queries.board(db(), utcnow()), now=utcnow())
+    board, pole, poles = board_for_pole(db(), queries.board(db(), utcnow()), request.args.get("pole"))
+    return render_template("board.html", board=board, now=utcnow(), pole=pole, poles=poles)
 
 
 @bp.get("/fragment")
 def fragment():
     """The board's tables alone: the page fetches this every few seconds."""
-    html = render_template("_board.html", board=queries.board(db(), utcnow()), now=utcnow())
+    board, _, _ = board_for_pole(db(), queries.board(db(), utcnow()), request.args.get("pole"))
+    html = render_template("_board.html", board=board, now=utcnow())
     return html, 200, {"Cache-Control": "no-store"}
 
 
