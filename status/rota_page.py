@@ -264,7 +264,7 @@ def add_exception():
     except ValueError:
         errors["on_date"] = "Date attendue (JJ/MM/AAAA)."
     if form["kind"] not in ("off", "on"):
-        errors["kind"] = "Choisissez : absente ou de garde."
+        errors["kind"] = "Choisissez : absent·e ou de garde."
     with session.begin():
         coordinator = session.get(Coordinator, row_id(form["coordinator_id"]) or 0)
         if coordinator is None or coordinator.disabled_at is not None:
@@ -290,9 +290,9 @@ def add_exception():
             actor=actor_name(),
             coordinator=coordinator.name,
             on_date=on_date.isoformat(),
-            kind=form["kind"],
+            change=form["kind"],
         )
-        message = f"{coordinator.name} {'de garde' if form['kind'] == 'on' else 'absente'} le {on_date:%d/%m/%Y}."
+        message = f"{coordinator.name} {'de garde' if form['kind'] == 'on' else 'absent·e'} le {on_date:%d/%m/%Y}."
     return _done(message)
 
 
