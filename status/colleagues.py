@@ -144,6 +144,9 @@ def reset(colleague_id: int):
     session, now = db(), utcnow()
     with session.begin():
         colleague = _colleague(colleague_id)
+        if colleague.id == current_coordinator().id:
+            flash("Votre propre mot de passe se change avec « Mot de passe ».", "error")
+            return redirect(url_for("colleagues.password"))
         if colleague.disabled_at is not None:
             flash(f"{colleague.name} est désactivée : réactivez-la d'abord.", "error")
             return redirect(url_for("colleagues.index") + f"#c-{colleague_id}")
