@@ -8,14 +8,15 @@ the same line-numbered errors).
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from dispatch.app.context import db
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.people import records
 from dispatch.people.imports import import_nurses
 from dispatch.vocab import CARE_TYPES, GENERAL_CARE
-from models import Nurse
+from models import Nurse, NurseAbsence
 from status.labels import CARE
 from status.people_web import form_values
 from status.queries import commune_names
@@ -31,10 +32,26 @@ def _skills() -> list[str]:
     return [s for s in request.form.getlist("skills")[:20] if isinstance(s, str)]
 
 
-def _form_page(nurse: Nurse | None, form: dict, skills: list[str], errors: dict, status: int = 200):
+def _form_page(
+    nurse: Nurse | None,
+    form: dict,
+    skills: list[str],
+    errors: dict,
+    status: int = 200,
+    absence: dict | None = None,
+    absence_errors: dict | None = None,
+):
     session = db()
-    communes = []
+    communes, absences = [], []
     if nurse is not None:
+        today = utcnow().astimezone(services().settings.timezone).date()
+        absences = list(
+            session.scalars(
+                select(NurseAbsence)
+                .where(NurseAbsence.nurse_id == nurse.id, NurseAbsence.ends_on >= today)
+                .order_by(NurseAbsence.starts_on)
+            )
+        )
         names = commune_names(session, set(nurse.zone_codes))
         communes = sorted(f"{names.get(code, code)} ({code})" for code in nurse.zone_codes)
     html = render_template(
@@ -45,6 +62,9 @@ def _form_page(nurse: Nurse | None, form: dict, skills: list[str], errors: dict,
         errors=errors,
         care_types=[(c, CARE.get(c, c), c not in GENERAL_CARE) for c in CARE_TYPES],
         communes=communes,
+        absences=absences,
+        absence=absence or {},
+        absence_errors=absence_errors or {},
     )
     return html, status
 
@@ -77,12 +97,7 @@ def _nurse(nurse_id: int) -> Nurse:
 def edit(nurse_id: int):
     session = db()
     nurse = _nurse(nurse_id)
-    form = {
-        "name": nurse.name,
-        "phone": nurse.phone,
-        "zones": records.zones_text(session, nurse.zone_codes),
-        "availability": nurse.availability,
-    }
+    form = _edit_form(session, nurse)
     page = _form_page(nurse, form, nurse.skill_names, {})
     session.commit()
     return page
@@ -150,3 +165,43 @@ def import_csv():
     status = 200 if result.ok else 422
     name = upload.filename if upload and isinstance(upload.filename, str) else "fichier"
     return render_template("nurse_import.html", result=result, error=None, skip=skip, filename=name[:120]), status
+
+
+def _edit_form(session, nurse: Nurse) -> dict:
+    return {
+        "name": nurse.name,
+        "phone": nurse.phone,
+        "zones": records.zones_text(session, nurse.zone_codes),
+        "availability": nurse.availability,
+    }
+
+
+@bp.post("/<int(max=2147483647):nurse_id>/absences")
+def add_absence(nurse_id: int):
+    session, now = db(), utcnow()
+    typed = form_values("starts_on", "ends_on", limit=40)
+    today = now.astimezone(services().settings.timezone).date()
+    with session.begin():
+        nurse = _nurse(nurse_id)
+        (first, last), errors = records.read_absence(session, nurse, typed["starts_on"], typed["ends_on"], today)
+        if errors:
+            form = _edit_form(session, nurse)
+            return _form_page(nurse, form, nurse.skill_names, {}, 422, absence=typed, absence_errors=errors)
+        records.add_absence(session, nurse, first, last, now, actor=actor_name())
+        name = nurse.name
+    flash(
+        f"{name} : absence du {first:%d/%m/%Y} au {last:%d/%m/%Y} enregistrée, aucune proposition ces jours-là.", "ok"
+    )
+    return redirect(url_for("nurse_admin.edit", nurse_id=nurse_id) + "#absences")
+
+
+@bp.post("/<int(max=2147483647):nurse_id>/absences/<int(max=2147483647):absence_id>/delete")
+def remove_absence(nurse_id: int, absence_id: int):
+    session, now = db(), utcnow()
+    with session.begin():
+        absence = session.get(NurseAbsence, absence_id)
+        if absence is None or absence.nurse_id != nurse_id:
+            abort(404)
+        records.remove_absence(session, absence, now, actor=actor_name())
+    flash("Absence retirée.", "ok")
+    return redirect(url_for("nurse_admin.edit", nurse_id=nurse_id) + "#absences")

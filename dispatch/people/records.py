@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from dispatch.people.imports import AVAILABILITY_MAX, NAME_MAX, _split_phones, f
 from dispatch.phones import PhoneError, normalize_phone
 from dispatch.timeline import record
 from dispatch.vocab import CARE_TYPES, REQUESTER_KINDS
-from models import Commune, Nurse, NurseSkill, NurseZone, Postcode, Requester, RequesterPhone
+from models import Commune, Nurse, NurseAbsence, NurseSkill, NurseZone, Postcode, Requester, RequesterPhone
 
 _INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 Errors = dict[str, str]
@@ -220,3 +220,58 @@ def save_requester(
         session, None, "requester_created" if created else "requester_updated", now, actor=actor, requester=values.name
     )
     return requester
+
+
+def read_absence(session: Session, nurse: Nurse, starts: str, ends: str, today: date):
+    """((first day, last day), errors) for an absence a coordinator declares for a nurse: dates in
+    order, not over, within two years, not overlapping one she already has."""
+    errors: Errors = {}
+    days: list[date | None] = []
+    for name, text in (("starts_on", starts), ("ends_on", ends)):
+        try:
+            days.append(date.fromisoformat((text or "").strip()))
+        except ValueError:
+            errors[name] = "Date attendue (JJ/MM/AAAA)."
+            days.append(None)
+    first, last = days
+    if first and last:
+        if last < first:
+            errors["ends_on"] = "Le dernier jour vient avant le premier."
+        elif last < today:
+            errors["ends_on"] = "Cette absence est déjà passée."
+        elif last > today + timedelta(days=730):
+            errors["ends_on"] = "Trop lointain (deux ans au plus)."
+        else:
+            overlap = session.scalar(
+                select(NurseAbsence).where(
+                    NurseAbsence.nurse_id == nurse.id, NurseAbsence.starts_on <= last, NurseAbsence.ends_on >= first
+                )
+            )
+            if overlap is not None:
+                errors["starts_on"] = (
+                    f"Chevauche l'absence du {overlap.starts_on:%d/%m/%Y} au {overlap.ends_on:%d/%m/%Y}."
+                )
+    return (first, last), errors
+
+
+def add_absence(session: Session, nurse: Nurse, first: date, last: date, now: datetime, *, actor: str) -> None:
+    """No offer to her on those days (matching reads it at once)."""
+    session.add(NurseAbsence(nurse_id=nurse.id, starts_on=first, ends_on=last))
+    record(
+        session,
+        None,
+        "nurse_absence_added",
+        now,
+        actor=actor,
+        nurse=nurse,
+        starts_on=first.isoformat(),
+        ends_on=last.isoformat(),
+    )
+
+
+def remove_absence(session: Session, absence: NurseAbsence, now: datetime, *, actor: str) -> None:
+    nurse = session.get(Nurse, absence.nurse_id)
+    record(
+        session, None, "nurse_absence_removed", now, actor=actor, nurse=nurse, starts_on=absence.starts_on.isoformat()
+    )
+    session.delete(absence)

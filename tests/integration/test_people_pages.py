@@ -324,3 +324,31 @@ def test_an_establishment_with_its_token_then_revoked(client, session, admin):
     assert client.get("/api/v1/requests/000000", headers=api).status_code == 404  # the token works
     post_form(client, f"/status/establishments/{chu.id}/revoke", page=f"/status/establishments/{chu.id}")
     assert client.get("/api/v1/requests/000000", headers=api).status_code == 401
+
+
+def test_a_coordinator_declares_a_nurses_absence(client, session, admin):
+    nurse = make_nurse(session, "Alex Libre", "06 00 00 00 01", ["42207"])
+    session.commit()
+    edit = f"/status/nurses/{nurse.id}/edit"
+    today = utcnow().date()
+
+    def declare(first, last):
+        return post_form(
+            client, f"/status/nurses/{nurse.id}/absences", {"starts_on": first, "ends_on": last}, page=edit
+        )
+
+    backwards = declare((today + timedelta(days=5)).isoformat(), (today + timedelta(days=2)).isoformat())
+    html = backwards.get_data(as_text=True)
+    assert backwards.status_code == 422 and "Le dernier jour vient avant le premier" in html
+    assert (today + timedelta(days=5)).isoformat() in html  # what was typed stays
+    assert declare("demain", "").status_code == 422
+    assert declare(today.isoformat(), (today + timedelta(days=3)).isoformat()).status_code == 302
+    overlap = declare((today + timedelta(days=2)).isoformat(), (today + timedelta(days=9)).isoformat())
+    assert overlap.status_code == 422 and "Chevauche l" in overlap.get_data(as_text=True)
+    fresh(session)
+    [absence] = session.scalars(select(NurseAbsence).where(NurseAbsence.nurse_id == nurse.id))
+    assert (absence.starts_on, absence.ends_on) == (today, today + timedelta(days=3))
+    assert "absent·e jusqu" in page(client, "/status/nurses")
+    post_form(client, f"/status/nurses/{nurse.id}/absences/{absence.id}/delete", page=edit)
+    fresh(session)
+    assert session.scalar(select(func.count()).select_from(NurseAbsence)) == 0
