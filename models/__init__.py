@@ -7,6 +7,7 @@ from models.geo import Commune, Postcode
 from models.nurse_space import NurseChange, NurseLink, NurseRegistration, NurseSession
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
 from models.requests import CareRequest, Event, Offer
+from models.rota import Pole, RotaException, RotaShift
 from models.telephony import Call, IvrSession, Message, WebhookReceipt
 from models.to_read import MessageToRead
 
@@ -32,9 +33,12 @@ __all__ = [
     "NurseSkill",
     "NurseZone",
     "Offer",
+    "Pole",
     "Postcode",
     "Requester",
     "RequesterPhone",
+    "RotaException",
+    "RotaShift",
     "WebhookReceipt",
     "is_postgres",
     "make_engine",

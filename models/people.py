@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -21,6 +22,8 @@ class Nurse(Base):
     paused_until: Mapped[datetime | None]
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by a coordinator (status page): no offers any more, kept for the history; undone by reactivating.
+    deactivated_at: Mapped[datetime | None]
 
     # Loaded on demand: a webhook or a wave loads nurses by the dozen and never needs these.
     zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan")
@@ -109,3 +112,16 @@ class Coordinator(Base):
     # Set by ``sio coordinators disable``: no login, no session, no call or alert any more.
     disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # ``admin`` also manages coordinators and API tokens; ``coordinator`` does the rest.
+    role: Mapped[str] = mapped_column(String(20), default="coordinator", server_default="coordinator")
+    # A one-time password given by an admin: she must choose her own before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Her pole (``models.rota``); None: every pole's alerts and transferred calls when on duty.
+    pole_id: Mapped[int | None] = mapped_column(ForeignKey("poles.id", ondelete="SET NULL"), index=True)
+    # The manual switch: ``on_duty`` overrides the rota until ``on_duty_until`` (the end of the
+    # shift); ``on_duty`` without an end is a standing "on duty" (``sio coordinators create --on-duty``).
+    on_duty_until: Mapped[datetime | None]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"

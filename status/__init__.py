@@ -5,6 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 
+def register_people(app: Flask) -> None:
+    """Issue #16: nurses, establishments and colleagues managed on the page; poles and the rota."""
+    from status import colleagues, establishments, nurse_admin, rota_page
+
+    for blueprint in (nurse_admin.bp, establishments.bp, colleagues.bp, rota_page.bp):
+        app.register_blueprint(blueprint)
+
+
 def register_status(app: Flask) -> None:
     from status import (
         auth,
@@ -29,3 +37,4 @@ def register_status(app: Flask) -> None:
     app.register_blueprint(desk.bp)
     for blueprint in (space.bp, registration.bp, inscriptions.bp):  # issue 16: the nurse's own space
         app.register_blueprint(blueprint)
+    register_people(app)

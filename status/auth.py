@@ -18,7 +18,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from dispatch.app.context import db, services
 from dispatch.clock import utcnow
-from dispatch.people.coordinators import authenticate, end_all_sessions, set_on_duty
+from dispatch.people.coordinators import authenticate, end_all_sessions
+from dispatch.people.rota import switch_duty
 from status.web import current_coordinator, local_time, log_in, log_out, require_login
 
 # The templates and static files of every coordinator page and of the simulator live here.
@@ -142,6 +143,11 @@ def home():
 
 @bp.post("/status/duty")
 def toggle_duty():
-    on_duty = request.form.get("on_duty") == "1"
-    _, blocked = _as_me(lambda database, coordinator, now: set_on_duty(database, coordinator, on_duty, now))
+    on_duty, settings = request.form.get("on_duty") == "1", services().settings
+    # The switch overrides the rota until the end of the shift (dispatch.people.rota).
+    _, blocked = _as_me(
+        lambda database, coordinator, now: switch_duty(
+            database, settings, coordinator, on_duty, now, actor=coordinator.name
+        )
+    )
     return blocked or redirect(_safe_next(request.form.get("back")))

@@ -21,6 +21,7 @@ from dispatch.requests.create import find_request
 from dispatch.sanitize import row_id
 from models import Nurse
 from status import queries
+from status.pole_filter import board_for_pole
 from status.recordings import recording_response
 from status.sim_store import recording_transcript
 from status.steer import cancel_with_reason
@@ -46,19 +47,23 @@ def _filters() -> dict[str, str]:
 @bp.get("")
 def index():
     filters = _filters()
+    board, pole, poles = board_for_pole(db(), queries.board(db(), utcnow(), **filters), request.args.get("pole"))
     return render_template(
         "board.html",
-        board=queries.board(db(), utcnow(), **filters),
+        board=board,
         now=utcnow(),
         filters=filters,
         departments=queries.departments(db()),
+        pole=pole,
+        poles=poles,
     )
 
 
 @bp.get("/fragment")
 def fragment():
     """The board's tables alone: the page fetches this every few seconds."""
-    html = render_template("_board.html", board=queries.board(db(), utcnow(), **_filters()), now=utcnow())
+    board, _, _ = board_for_pole(db(), queries.board(db(), utcnow(), **_filters()), request.args.get("pole"))
+    html = render_template("_board.html", board=board, now=utcnow())
     return html, 200, {"Cache-Control": "no-store"}
 
 

@@ -10,12 +10,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dispatch.app.context import db
+from dispatch.app.context import db, services
 from dispatch.clock import utcnow
 from dispatch.people.nurses import MAX_PAUSE_DAYS
 from dispatch.people.nurses import pause as pause_nurse
 from dispatch.people.nurses import resume as resume_nurse
 from models import CareRequest, Nurse, Offer, Postcode
+from status.nurse_states import nurse_states
 from status.queries import commune_names
 from status.web import actor_name, require_login
 
@@ -82,14 +83,25 @@ def index():
     query, state = request.args.get("q", "")[:80], request.args.get("etat", "")
     session = db()
     rows, total = search_nurses(session, query, state, utcnow())
+    states = nurse_states(session, services().settings, [row.nurse for row in rows], utcnow())
     return render_template(
-        "nurses.html", rows=rows, total=total, q=query, state=state, now=utcnow(), shown=SHOWN, max_days=MAX_PAUSE_DAYS
+        "nurses.html",
+        rows=rows,
+        total=total,
+        q=query,
+        state=state,
+        now=utcnow(),
+        shown=SHOWN,
+        max_days=MAX_PAUSE_DAYS,
+        states=states,
     )
 
 
-def _back():
+def _back(nurse_id: int | None = None):
+    """Back to the list where she was (her row's anchor): the page does not jump to the top."""
     target = request.form.get("back", "")
-    return redirect(target if target.startswith("/status/nurses") else url_for("nurses.index"))
+    target = target if target.startswith("/status/nurses") else url_for("nurses.index")
+    return redirect(target.split("#")[0] + (f"#n-{nurse_id}" if nurse_id else ""))
 
 
 @bp.post("/<int(max=2147483647):nurse_id>/pause")
@@ -98,17 +110,17 @@ def pause(nurse_id: int):
     raw_days = request.form.get("days", "").strip()
     if raw_days and not raw_days.isdigit():
         flash("Le nombre de jours doit être un nombre entier (ou vide pour « jusqu'à reprise »).", "error")
-        return _back()
+        return _back(nurse_id)
     with session.begin():
         nurse = session.get(Nurse, nurse_id) or abort(404)
         try:
             pause_nurse(session, nurse, now, actor=actor_name(), days=int(raw_days) if raw_days else None)
         except ValueError as err:
             flash(f"Pause refusée : {err}.", "error")
-            return _back()
+            return _back(nurse_id)
         name = nurse.name
-    flash(f"{name} est en pause : elle ne recevra plus de propositions.", "ok")
-    return _back()
+    flash(f"{name} est en pause : plus aucune proposition jusqu'à la reprise.", "ok")
+    return _back(nurse_id)
 
 
 @bp.post("/<int(max=2147483647):nurse_id>/resume")
@@ -119,4 +131,4 @@ def resume(nurse_id: int):
         resumed = resume_nurse(session, nurse, now, actor=actor_name())
         name = nurse.name
     flash(f"{name} reçoit de nouveau des propositions." if resumed else f"{name} n'était pas en pause.", "ok")
-    return _back()
+    return _back(nurse_id)

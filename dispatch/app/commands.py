@@ -194,10 +194,20 @@ def coordinators_group() -> None:
 @click.option("--name", help="Full name (required for a new coordinator).")
 @click.option("--phone", help="Phone for transferred calls and alerts (required for a new coordinator).")
 @click.option("--password", help="Prompted, with confirmation, when not given.")
-@click.option("--on-duty/--off-duty", default=None, help="Receives transferred calls and alerts.")
+@click.option(
+    "--on-duty/--off-duty",
+    default=None,
+    help="On duty whatever the rota (transferred calls and alerts), or back to the rota.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "coordinator"]),
+    default=None,
+    help="admin also manages coordinators and API tokens; a new one is admin when no admin exists yet.",
+)
 @with_appcontext
 def coordinators_create(
-    email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None
+    email: str, name: str | None, phone: str | None, password: str | None, on_duty: bool | None, role: str | None
 ) -> None:
     """Create or update (by EMAIL) a coordinator who can log in to the status page.
 
@@ -205,6 +215,7 @@ def coordinators_create(
     """
     from dispatch.clock import utcnow
     from dispatch.people.coordinators import MIN_PASSWORD_LENGTH, password_problem, set_password
+    from dispatch.people.staff import admins_left
     from dispatch.phones import PhoneError, normalize_phone
     from models import Coordinator
 
@@ -235,16 +246,23 @@ def coordinators_create(
         created = coordinator is None
         if created:
             coordinator = Coordinator(email=email, on_duty=False)
+            # The first one must be able to manage the others.
+            coordinator.role = role or ("coordinator" if admins_left(session) else "admin")
             session.add(coordinator)
+        elif role:
+            coordinator.role = role
         if name:
             coordinator.name = " ".join(name.split())
         if e164:
             coordinator.phone = e164
         if on_duty is not None:
             coordinator.on_duty = on_duty and coordinator.disabled_at is None
+            coordinator.on_duty_until = None  # standing: the rota no longer decides while on
         set_password(session, coordinator, password, utcnow())
-    duty = "disabled" if coordinator.disabled_at else "on duty" if coordinator.on_duty else "off duty"
-    click.echo(f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {duty})")
+    duty = "disabled" if coordinator.disabled_at else "on duty" if coordinator.on_duty else "on the rota"
+    click.echo(
+        f"coordinator {email} {'created' if created else 'updated'} ({coordinator.name}, {coordinator.role}, {duty})"
+    )
 
 
 def _on_coordinator(email: str, action):

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from dispatch.clock import utcnow
 from dispatch.phones import normalize_phone
-from models import Commune, Coordinator, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
+from models import Commune, Coordinator, Nurse, NurseSkill, NurseZone, Pole, Requester, RequesterPhone, RotaShift
 
 # INSEE code → name, as in dispatch/data/communes.csv (checked by the tests).
 COMMUNES: dict[str, str] = {
@@ -110,6 +110,14 @@ COORDINATOR_EMAIL = "demo@sio.local"
 COORDINATOR_PASSWORD = "demo"  # noqa: S105 (the demo's published password)
 COORDINATOR_NAME = "Martine Roche (démo)"
 COORDINATOR_PHONE = "07 65 64 82 36"
+# The demo region is one pole; its rota: the admin above Monday to Saturday, a colleague two
+# afternoons (the service hours cut both: mon-sat 09:00-19:30 by default, holidays closed).
+POLE = ("Saint-Chamond", "42 69")
+ROTA: tuple[tuple[str, tuple[int, ...], str, str], ...] = (
+    (COORDINATOR_EMAIL, (0, 1, 2, 3, 4, 5), "09:00", "19:30"),
+    ("paul@sio.local", (1, 3), "14:00", "19:30"),
+)
+COLLEAGUE = ("paul@sio.local", "Paul Garnier (démo)", "07 65 64 82 37")
 
 
 class DemoError(RuntimeError):
@@ -162,20 +170,33 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
         requester = Requester(name=name, kind=kind, postcode=postcode)
         requester.phones = [RequesterPhone(phone=normalize_phone(p).e164) for p in phones]
         session.add(requester)
-    session.add(
-        Coordinator(
-            email=COORDINATOR_EMAIL,
-            name=COORDINATOR_NAME,
-            phone=normalize_phone(COORDINATOR_PHONE).e164,
+    pole = Pole(name=POLE[0], departments=POLE[1], created_at=now)
+    session.add(pole)
+    session.flush()
+    people = {}
+    for email, name, phone, role in (
+        (COORDINATOR_EMAIL, COORDINATOR_NAME, COORDINATOR_PHONE, "admin"),
+        (*COLLEAGUE, "coordinator"),
+    ):
+        people[email] = Coordinator(
+            email=email,
+            name=name,
+            phone=normalize_phone(phone).e164,
             password_hash=generate_password_hash(COORDINATOR_PASSWORD, method="scrypt"),
-            on_duty=True,
+            role=role,
+            pole_id=pole.id,
+            on_duty=False,  # the rota says when
         )
-    )
+        session.add(people[email])
+    session.flush()
+    for email, days, starts, ends in ROTA:
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in (starts, ends))
+        session.add_all(RotaShift(coordinator_id=people[email].id, weekday=d, starts=start, ends=end) for d in days)
     session.flush()
     return DemoSummary(
         nurses=len(NURSES),
         paused=sum(1 for n in NURSES if n[5]),
         communes=len(COMMUNES),
         requesters=len(REQUESTERS),
-        coordinators=1,
+        coordinators=len(people),
     )

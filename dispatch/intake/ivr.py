@@ -287,7 +287,7 @@ _STEPS = {
 def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Verb]:
     """The verbs that ask the question of the caller's current step."""
     data, numbers = ivr.data, ()
-    if ivr.step == "dialed" and not (numbers := on_duty_phones(session)):
+    if ivr.step == "dialed" and not (numbers := on_duty_phones(session, settings, ivr, ivr.updated_at)):
         ivr.step = "voicemail"  # nobody on duty: straight to the voicemail
     if ivr.step == "menu":
         numbers = on_duty_phones(session)  # "0" is offered only when someone takes it

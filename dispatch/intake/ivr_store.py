@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import send_time
+from dispatch.people import rota
 from dispatch.phones import normalize_phone
 from dispatch.requests.create import NewRequest, create_request
 from dispatch.telephony.outbox import queue_sms
 from dispatch.texts import REVIEW_HANGUP, SPOKEN_CARE, Attention, coordinator_review_alert
-from models import Call, CareRequest, Coordinator, IvrSession, Requester, RequesterPhone, is_postgres
+from models import Call, CareRequest, IvrSession, Requester, RequesterPhone, is_postgres
 
 
 def load_session(session: Session, call_sid: str) -> IvrSession | None:
@@ -46,10 +47,16 @@ def finish(session: Session, ivr: IvrSession) -> bool:
     return True
 
 
-def on_duty_phones(session: Session) -> tuple[str, ...]:
-    """The phones of the coordinators on duty, each once."""
-    query = select(Coordinator.phone).where(Coordinator.on_duty.is_(True), Coordinator.phone.is_not(None))
-    return tuple(dict.fromkeys(session.scalars(query.order_by(Coordinator.id))))
+def on_duty_phones(session: Session, settings: Settings, ivr: IvrSession, now: datetime) -> tuple[str, ...]:
+    """The phones of the coordinators on duty for the caller's patient (the pole of the commune or
+    postcode said so far, else of the calling establishment; ``dispatch.people.rota``), each once."""
+    data = ivr.data
+    postcode = data.get("postcode")
+    if not data.get("insee") and not postcode and data.get("requester_id"):
+        requester = session.get(Requester, data["requester_id"])
+        postcode = requester.postcode if requester else None
+    people = rota.recipients(session, settings, now, insee=data.get("insee"), postcode=postcode)
+    return tuple(dict.fromkeys(c.phone for c in sorted(people, key=lambda c: c.id) if c.phone))
 
 
 def requester_of(session: Session, phone: str | None) -> Requester | None:
@@ -117,6 +124,7 @@ def request_from_call(
         body = coordinator_review_alert(settings.sio_name, request.reference)
         at = send_time(settings, request, now)
         effects += [
-            queue_sms(session, p, body, now, kind="alert", request=request, at=at) for p in on_duty_phones(session)
+            queue_sms(session, p, body, now, kind="alert", request=request, at=at)
+            for p in on_duty_phones(session, settings, ivr, now)
         ]
     return request, effects

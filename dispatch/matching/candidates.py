@@ -47,6 +47,8 @@ def nurse_is_reachable(session: Session, nurse: Nurse, now: datetime, today) -> 
     """Not paused, not opted out, not absent today (the usual nurse's test: zones don't matter)."""
     if nurse.opted_out_at is not None or (nurse.paused_until is not None and nurse.paused_until > now):
         return False
+    if nurse.deactivated_at is not None:  # deactivated by a coordinator
+        return False
     absent = session.scalar(
         select(NurseAbsence.id).where(
             NurseAbsence.nurse_id == nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today
@@ -204,6 +206,7 @@ def _conditions(skill: bool) -> list:
     today = bindparam("today")
     conditions = [
         Nurse.opted_out_at.is_(None),
+        Nurse.deactivated_at.is_(None),
         or_(Nurse.paused_until.is_(None), Nurse.paused_until <= bindparam("now")),
         ~exists().where(
             NurseAbsence.nurse_id == Nurse.id, NurseAbsence.starts_on <= today, NurseAbsence.ends_on >= today

@@ -28,9 +28,10 @@ from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
 from dispatch.lifecycle import AWAITING, FINISHED, CareWindow, OfferStatus, RequestStatus, transition
 from dispatch.matching.candidates import nurse_is_reachable, rank_candidates
+from dispatch.people import rota
 from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
-from models import CareRequest, Coordinator, Event, Nurse, Offer, is_postgres
+from models import CareRequest, Event, Nurse, Offer, is_postgres
 
 # A job that fires this early is a duplicate; the right one (or the sweeper) will come.
 EARLY_TOLERANCE = timedelta(seconds=1)
@@ -264,7 +265,7 @@ def mark_unfilled(
     body = texts.coordinator_unfilled_alert(
         settings.sio_name, request.reference, commune_name(session, request), request.care_type
     )
-    for coordinator in session.scalars(select(Coordinator).where(Coordinator.on_duty.is_(True))):
+    for coordinator in rota.recipients(session, settings, now, insee=request.insee, postcode=request.postcode):
         if coordinator.phone:
             effects.append(queue_sms(session, coordinator.phone, body, now, kind="alert", request=request, at=at))
     if request.callback_phone:

@@ -54,6 +54,10 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+def check_password(coordinator: Coordinator, password: str) -> bool:
+    return bool(password) and check_password_hash(coordinator.password_hash, password)
+
+
 def find_by_email(session: Session, email: str) -> Coordinator | None:
     return session.scalar(select(Coordinator).where(func.lower(Coordinator.email) == email.strip().lower()))
 

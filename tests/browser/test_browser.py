@@ -154,7 +154,7 @@ def test_assign_by_hand(page, service, session):
     fresh(session)
     request = session.scalar(select(CareRequest).where(CareRequest.reference == reference))
     assert request.status in ("accepted", "confirmed") and request.accepted_nurse.name == "Nathalie Bernard"
-    page.get_by_role("link", name="Infirmières").click()
+    page.get_by_role("link", name="Infirmier·ères").click()
     page.get_by_label("Nom ou commune (nom, code postal ou INSEE)").fill("saint-chamond")
     page.get_by_role("button", name="Chercher").click()
     assert "Nathalie Bernard" in page.locator("table.nurses").inner_text()

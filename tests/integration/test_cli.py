@@ -25,7 +25,7 @@ from dispatch.hours import WeeklyHours
 from dispatch.people.tokens import hash_token, requester_for_token
 from dispatch.phones import normalize_phone
 from dispatch.vocab import CARE_TYPES
-from models import ApiToken, Coordinator, Nurse, Requester
+from models import ApiToken, Coordinator, Nurse, Pole, Requester, RotaShift
 from tests.support.helpers import make_requester
 
 SIO = str(Path(sys.executable).with_name("sio"))
@@ -234,6 +234,18 @@ def test_coordinators_create_prompts_and_upserts(cli, session):
     assert count(session, Coordinator) == 1
 
 
+def test_coordinators_create_gives_a_role(cli, session):
+    """The first coordinator is an admin (someone must manage the others); then coordinator unless --role."""
+    for email in ("anne@example.fr", "bea@example.fr"):
+        args = ("--name", email[:4], "--phone", "0612345678", "--password", "longenough")
+        assert cli("coordinators", "create", email, *args).exit_code == 0
+    assert coordinator(session, "anne@example.fr").role == "admin"
+    assert coordinator(session, "bea@example.fr").role == "coordinator"
+    result = cli("coordinators", "create", "bea@example.fr", "--role", "admin", "--password", "longenough")
+    assert result.exit_code == 0 and "admin" in result.stdout
+    assert coordinator(session, "bea@example.fr").role == "admin"
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -277,7 +289,10 @@ def test_demo_seeds_an_empty_database_once(cli, session):
     assert count(session, Nurse) == len(demo.NURSES) == 40
     assert count(session, Requester) == 3
     coord = coordinator(session, "demo@sio.local")
-    assert coord.on_duty and coord.phone and check_password_hash(coord.password_hash, "demo")
+    assert coord.phone and check_password_hash(coord.password_hash, "demo")
+    # The demo's first coordinator is an admin; a rota says when she is on duty (issue #16).
+    assert coord.role == "admin" and not coord.on_duty and coord.pole_id is not None
+    assert count(session, RotaShift) == 8 and count(session, Pole) == 1
     paused = session.scalar(select(func.count()).select_from(Nurse).where(Nurse.paused_until.is_not(None)))
     assert 1 <= paused <= 2
 

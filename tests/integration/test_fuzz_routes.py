@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from urllib.parse import unquote, urlencode
 
 import pytest
@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.messaging.links import details_token
 from dispatch.people.space_access import issue_link
-from models import MessageToRead
+from models import Coordinator, MessageToRead, Pole, Requester, RotaException, RotaShift
 from tests.support import figures, scenario
 from tests.support.browser import form_token, login, make_coordinator
 from tests.support.redis_server import free_port
@@ -109,6 +109,24 @@ FIELDS = (
     "name",
     "rpps",
     "zones",
+    # the people pages and the rota (issue #16)
+    "phone",
+    "availability",
+    "kind",
+    "phones",
+    "role",
+    "pole_id",
+    "pole",
+    "coordinator_id",
+    "weekday",
+    "starts",
+    "ends",
+    "on_date",
+    "departments",
+    "current",
+    "new",
+    "confirm",
+    "skip_invalid",
 )
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14)), None])
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
@@ -150,11 +168,14 @@ def world(app, client, session, settings):
     scenario.fresh(session)
     to_read = session.scalar(select(MessageToRead.id))
     assert to_read is not None
-    make_coordinator(session)
+    me = make_coordinator(session)
+    me.role = "admin"  # the admin pages' code runs too
+    people = people_rows(session, me)
     assert login(client).status_code == 302
     links = _nurse_links(client, session, settings, request.offers[0].nurse)
     return {
         "links": links,
+        **people,
         "token": token,
         "csrf": form_token(client, "/status"),
         "reference": reference,
@@ -178,6 +199,27 @@ def _nurse_links(client, session, settings, nurse) -> list[str]:
     return fresh_links
 
 
+def people_rows(session, me) -> dict[str, list[int]]:
+    """Rows for the people pages' and the rota's path variables: a colleague, a pole, a shift, an
+    exception, the requester."""
+    colleague = Coordinator(email="paul@sio.test", name="Paul", phone="+33611000009", password_hash="x")
+    pole = Pole(name="Saint-Chamond", departments="42 69")
+    session.add_all([colleague, pole])
+    session.flush()
+    shift = RotaShift(coordinator_id=colleague.id, weekday=1, starts=540, ends=1170)
+    change = RotaException(coordinator_id=colleague.id, on_date=date(2026, 12, 8), on_duty=False, note="")
+    session.add_all([shift, change])
+    me.pole_id = pole.id
+    session.commit()
+    return {
+        "colleague_id": [colleague.id],
+        "pole_id": [pole.id],
+        "shift_id": [shift.id],
+        "exception_id": [change.id],
+        "requester_id": [session.scalar(select(Requester.id))],
+    }
+
+
 def routes(app) -> list[tuple[str, str]]:
     """(rule, method) for every route of the app."""
     found = []
@@ -191,7 +233,7 @@ def routes(app) -> list[tuple[str, str]]:
 def known_values(name: str, converter: str, world: dict) -> list[str]:
     """Values of a path variable that reach real rows (the first one a real row)."""
     if converter.startswith("int"):
-        rows = world["message_ids"] if name == "item_id" else world["nurse_ids"]
+        rows = world["message_ids"] if name == "item_id" else world.get(name, world["nurse_ids"])
         return [str(i) for i in rows] + ["0", "1", str(2**31 - 1)]
     return {
         "reference": [world["reference"], "000000", "12345678901234567890"],

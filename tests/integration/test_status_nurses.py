@@ -45,7 +45,7 @@ def test_lists_every_nurse_with_communes_and_state(client, nurses):
     assert names(html) == ["Céline Moreau", "Julie Fournier", "Odile Stop", "Sophie Martin"]
     assert "Saint-Étienne" in html and "Givors" in html and "sortie" in html
     assert "en pause jusqu&#39;au" in html or "en pause jusqu'au" in html
-    assert "désinscrite le" in html
+    assert "désinscrit·e (STOP) le" in html
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_pause_then_resume_by_hand(client, nurses, session):
         {"days": "2", "back": "/status/nurses?q=sop"},
         page="/status/nurses",
     )
-    assert response.headers["Location"] == "/status/nurses?q=sop"
+    assert response.headers["Location"] == f"/status/nurses?q=sop#n-{sophie.id}"  # back to her row
     fresh(session)
     paused = session.get(Nurse, sophie.id)
     assert timedelta(days=1, hours=23) < paused.paused_until - utcnow() <= timedelta(days=2)
