@@ -171,6 +171,7 @@ def world(app, client, session, settings):
     me = make_coordinator(session)
     me.role = "admin"  # the admin pages' code runs too
     people = people_rows(session, me)
+    session.commit()  # ends the read people_rows began: on SQLite a stale snapshot cannot write later
     assert login(client).status_code == 302
     links = _nurse_links(client, session, settings, request.offers[0].nurse)
     return {
