@@ -75,7 +75,7 @@ def start_call(session: Session, settings: Settings, call: CallInput, now: datet
     session.flush()
     open_now = settings.service_hours.contains(now.astimezone(settings.timezone))
     # One true thing: outside service hours a coordinator on duty still takes the "0".
-    reachable = open_now or bool(on_duty_phones(session))
+    reachable = open_now or bool(on_duty_phones(session, settings, ivr, now))
     greeting = Speech.greeting(settings.sio_name, requester.name if requester else None, reachable)
     return CallPlan([Say(greeting), *_question(session, settings, ivr)])
 
@@ -207,7 +207,7 @@ def _callback(session: Session, settings: Settings, ivr: IvrSession, call: CallI
         _set(ivr, callback_phone=candidate)
         request, effects = request_from_call(session, settings, ivr, now)
         if request.status == RequestStatus.UNFILLED:  # nobody serves the place: say it before she hangs up
-            numbers = on_duty_phones(session)
+            numbers = on_duty_phones(session, settings, ivr, now)
             said = Say(Speech.request_unserved(request.reference, bool(numbers)))
             if not numbers:
                 return CallPlan([said, Hangup()], effects)
@@ -290,7 +290,7 @@ def _question(session: Session, settings: Settings, ivr: IvrSession) -> list[Ver
     if ivr.step == "dialed" and not (numbers := on_duty_phones(session, settings, ivr, ivr.updated_at)):
         ivr.step = "voicemail"  # nobody on duty: straight to the voicemail
     if ivr.step == "menu":
-        numbers = on_duty_phones(session)  # "0" is offered only when someone takes it
+        numbers = on_duty_phones(session, settings, ivr, ivr.updated_at)  # "0" is offered only when someone takes it
     communes = geo.communes_for_postcode(session, data["postcode"]) if ivr.step == "commune" else []
     number = _callback_candidate(ivr)
     return question(

@@ -15,8 +15,8 @@ from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import TAKEN_BY_A_NURSE
 from dispatch.messaging.replies import opt_out
+from dispatch.people import rota
 from dispatch.people.audit import note
-from dispatch.people.coordinators import on_duty
 from dispatch.people.space_access import end_all_sessions
 from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
@@ -95,7 +95,7 @@ def erase_nurse(session: Session, settings: Settings, nurse: Nurse, now: datetim
     note(session, nurse.id, "erased", now, actor=ERASED_ACTOR, requests_held=held or None)
     record(session, None, "nurse_erased", now, actor=ERASED_ACTOR, nurse=nurse, requests_held=held or None)
     body = texts.coordinator_nurse_erased(settings.sio_name, name, held)
-    for coordinator in on_duty(session):
+    for coordinator in rota.recipients(session, settings, now):  # on duty by the rota (or the switch)
         if coordinator.phone:
             effects.append(queue_sms(session, coordinator.phone, body, now, kind="alert"))
     return effects
