@@ -66,6 +66,8 @@ class IvrSession(Base):
     """What a caller said so far, per CallSid, so a hang-up loses nothing."""
 
     __tablename__ = "ivr_sessions"
+    # The board's transferred calls (dispatch.intake.transferred), read at every refresh.
+    __table_args__ = (Index("ix_ivr_sessions_step_created", "step", "created_at"),)
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     from_phone: Mapped[str | None] = mapped_column(String(20))

@@ -72,8 +72,8 @@ def transferred_calls(session: Session, settings: Settings, now: datetime) -> li
 
 def transferred_session(session: Session, call_sid: str | None) -> IvrSession | None:
     """The transferred call's menu session (None for any other or unknown call)."""
-    if not call_sid or len(call_sid) > 64:
-        return None
+    if not call_sid or len(call_sid) > 64 or not (call_sid.isascii() and call_sid.isalnum()):
+        return None  # a CallSid is 34 letters and digits: anything else is no call of ours
     ivr = session.get(IvrSession, call_sid)
     return ivr if ivr is not None and ivr.step == "dialed" else None
 

@@ -352,3 +352,9 @@ def test_the_desk_forms_never_answer_500(client, session, world, data):
         assert response.status_code in (302, 422)
     for kind in ("communes", "nurses", "requesters"):
         assert client.get(f"/status/lookup/{kind}.json", query_string={"q": data.draw(junk)}).status_code == 200
+
+
+def test_a_forged_call_id_prefills_nothing(client, world):
+    for call in ("\x00", "CA\x00" + "0" * 32, "../x", "C" * 500):
+        assert client.get("/status/requests/new", query_string={"call": call}).status_code == 200
+        assert enter(client, call=call).status_code == 302  # entered, linked to no call
