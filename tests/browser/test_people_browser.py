@@ -95,6 +95,12 @@ def test_an_admin_adds_a_nurse_an_establishment_with_its_token_and_a_colleague(b
     assert "Yanis Benali est inscrit·e" in page.locator(".flash.ok").inner_text()
     assert "Saint-Chamond" in page.locator("table.nurses").inner_text()
     shot(page, "nurse-added")
+    page.goto("/status/nurses")  # the whole demo list: numbers on one line, nothing wider than the screen
+    phone = page.locator("table.nurses td.nowrap a").first
+    assert phone.evaluate("a => a.getClientRects().length") == 1
+    shot(page, "nurses-list")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"people-nurses-list-top-{width}.png"))  # the first screen, to read
     fresh(session)
     yanis = session.scalar(select(Nurse).where(Nurse.phone == "+33698765432"))
     assert yanis.skill_names == ["perfusion"] and "42207" in yanis.zone_codes
