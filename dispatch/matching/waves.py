@@ -145,17 +145,7 @@ def advance(session: Session, settings: Settings, request: CareRequest, now: dat
     wave = request.wave + 1
     next_at = min(lifecycle.after(settings, request, now, plan.wait_s), deadline)
     _schedule(session, request, next_at, wave=wave)
-    body = texts.offer(
-        settings.sio_name,
-        commune_name(session, request),
-        request.postcode or "",
-        request.care_type,
-        request.start_at.astimezone(settings.timezone) if request.start_at else None,
-        request.has_start_time,
-        request.reference,
-        request.urgent,
-        now.astimezone(settings.timezone),
-    )
+    body = offer_text(session, settings, request, now)
     phones = dict(session.execute(select(Nurse.id, Nurse.phone).where(Nurse.id.in_(plan.nurse_ids))).all())
     offers = [
         Offer(
@@ -325,3 +315,18 @@ def commune_name(session: Session, request: CareRequest) -> str:
     if communes and len(communes) == 1:
         return communes[0].name
     return request.postcode or ""
+
+
+def offer_text(session: Session, settings: Settings, request: CareRequest, now: datetime) -> str:
+    """The offer's text, the same whether a wave or a coordinator ("Proposer maintenant") sends it."""
+    return texts.offer(
+        settings.sio_name,
+        commune_name(session, request),
+        request.postcode or "",
+        request.care_type,
+        request.start_at.astimezone(settings.timezone) if request.start_at else None,
+        request.has_start_time,
+        request.reference,
+        request.urgent,
+        now.astimezone(settings.timezone),
+    )

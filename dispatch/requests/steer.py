@@ -17,12 +17,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch import lifecycle, texts
+from dispatch import lifecycle
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import ACCEPTING, OfferStatus, RequestStatus
 from dispatch.matching.candidates import FAIRNESS_WINDOW, is_available, rank_candidates, request_communes
-from dispatch.matching.waves import commune_name, lock_request
+from dispatch.matching.waves import lock_request, offer_text
 from dispatch.telephony.outbox import queue_sms
 from dispatch.timeline import record
 from dispatch.vocab import required_skill
@@ -274,17 +274,7 @@ def propose_now(
     )
     session.add(offer)
     session.flush()
-    body = texts.offer(
-        settings.sio_name,
-        commune_name(session, request),
-        request.postcode or "",
-        request.care_type,
-        request.start_at.astimezone(settings.timezone) if request.start_at else None,
-        request.has_start_time,
-        request.reference,
-        request.urgent,
-        now.astimezone(settings.timezone),
-    )
+    body = offer_text(session, settings, request, now)
     at = lifecycle.send_time(settings, request, now)
     effect = queue_sms(session, nurse.phone, body, now, kind="offer", request=request, nurse=nurse, offer=offer, at=at)
     record(session, request, "offer_proposed", now, actor=actor, nurse=nurse)
