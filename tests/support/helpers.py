@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from twilio.request_validator import RequestValidator
 
+from dispatch.effects import RunWave
+from dispatch.matching.waves import run_wave
 from dispatch.phones import normalize_phone
 from models import CareRequest, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
 
@@ -57,6 +59,19 @@ def make_request_row(session, insee: str, postcode: str, at, status: str = "open
     session.add(request)
     session.flush()
     return request
+
+
+def run_first_wave(session, settings, request: CareRequest, effects: list, now) -> list:
+    """What the wave job does with the ``RunWave`` that ``create_request`` returns (it plans and
+    sends the first wave), in the same session and at ``now``; the effects, the job's in place of
+    the ``RunWave``."""
+    done = []
+    for effect in effects:
+        if isinstance(effect, RunWave) and effect.request_id == request.id and effect.at is None:
+            done += run_wave(session, settings, effect.request_id, effect.wave, now)
+        else:
+            done.append(effect)
+    return done
 
 
 def make_requester(
