@@ -74,6 +74,19 @@ def run_first_wave(session, settings, request: CareRequest, effects: list, now) 
     return done
 
 
+def plan_first_wave(app, reference: str) -> None:
+    """Run here, as a worker would, the wave job that taking request ``reference`` enqueued
+    (``workers.jobs.run_wave(id, 0)``): it writes the first wave's offers and sends their texts
+    (what it enqueues, the next wave's job, stays in the queue)."""
+    from sqlalchemy import select
+
+    from workers.jobs import run_wave as run_wave_job
+
+    with app.extensions["sio"].sessionmaker() as session:
+        request_id = session.scalar(select(CareRequest.id).where(CareRequest.reference == reference))
+    run_wave_job(request_id, 0)
+
+
 def make_requester(
     session, name: str = "Ehpad Les Tilleuls", kind: str = "ehpad", phones=("04 77 00 00 01",)
 ) -> Requester:
