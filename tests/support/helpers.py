@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import pytest
 from twilio.request_validator import RequestValidator
 
 from dispatch.effects import RunWave
+from dispatch.matching import waves
 from dispatch.matching.waves import run_wave
 from dispatch.phones import normalize_phone
 from models import CareRequest, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
@@ -72,6 +76,19 @@ def run_first_wave(session, settings, request: CareRequest, effects: list, now) 
         else:
             done.append(effect)
     return done
+
+
+@contextmanager
+def no_planning():
+    """Inside, planning a wave (``dispatch.matching.waves.plan_next_wave``, which calls every
+    policy) fails the test: what a request's intake must not do (issue 17)."""
+
+    def planned(*args, **kwargs):
+        raise AssertionError("a wave was planned in the intake")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(waves, "plan_next_wave", planned)
+        yield
 
 
 def plan_first_wave(app, reference: str) -> None:

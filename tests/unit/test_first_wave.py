@@ -19,7 +19,7 @@ from dispatch.lifecycle import RequestStatus
 from dispatch.matching import waves
 from dispatch.requests.create import NewRequest, create_request
 from models import Event, Offer
-from tests.support.helpers import make_nurse
+from tests.support.helpers import make_nurse, no_planning
 
 PARIS = ZoneInfo("Europe/Paris")
 SAINT_CHAMOND, FIRMINY = "42207", "42095"
@@ -52,32 +52,21 @@ def _count(session, model, *where) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-@pytest.fixture
-def no_planning(monkeypatch):
-    """Planning a wave (``plan_next_wave``, where every policy is called) fails the test."""
-
-    def planned(*args, **kwargs):
-        raise AssertionError("a wave was planned in the intake")
-
-    monkeypatch.setattr(waves, "plan_next_wave", planned)
-    return monkeypatch
-
-
 def test_taking_a_request_plans_nothing_and_its_wave_job_asks_the_usual_nurse_first(
-    raw_session, database_url, tmp_path, no_planning
+    raw_session, database_url, tmp_path
 ):
     settings = _settings(database_url, tmp_path)
     for i in range(4):
         make_nurse(raw_session, f"N{i}", f"06 20 00 00 0{i}", [SAINT_CHAMOND])
     usual = make_nurse(raw_session, "Usual", "06 21 00 00 01", [FIRMINY])  # her zones don't matter
-    request, effects = create_request(raw_session, settings, _new(usual_nurse_phone=usual.phone), MONDAY_10)
+    with no_planning():
+        request, effects = create_request(raw_session, settings, _new(usual_nurse_phone=usual.phone), MONDAY_10)
     assert effects == [RunWave(request.id, 0)]  # due now: the job plans the wave
     assert (request.status, request.wave, request.next_wave_at) == (RequestStatus.OPEN, 0, MONDAY_10)
     assert request.dispatch_started_at == MONDAY_10
     assert _count(raw_session, Offer) == 0 and _count(raw_session, Event, Event.kind == "wave_sent") == 0
     raw_session.commit()
 
-    no_planning.undo()
     later = MONDAY_10 + timedelta(seconds=2)  # the job runs a moment after the commit
     effects = waves.run_wave(raw_session, settings, request.id, 0, later)
     raw_session.commit()
@@ -87,12 +76,11 @@ def test_taking_a_request_plans_nothing_and_its_wave_job_asks_the_usual_nurse_fi
     assert request.next_wave_at == later + timedelta(seconds=settings.usual_nurse_wait_s)
 
 
-def test_a_night_request_is_left_to_its_job_which_waits_for_the_morning(
-    raw_session, database_url, tmp_path, no_planning
-):
+def test_a_night_request_is_left_to_its_job_which_waits_for_the_morning(raw_session, database_url, tmp_path):
     settings = _settings(database_url, tmp_path)
     make_nurse(raw_session, "N0", "06 20 00 00 00", [SAINT_CHAMOND])
-    request, effects = create_request(raw_session, settings, _new(), MONDAY_22)
+    with no_planning():
+        request, effects = create_request(raw_session, settings, _new(), MONDAY_22)
     assert effects == [RunWave(request.id, 0)]
     assert _count(raw_session, Event, Event.kind == "waiting_texting_hours") == 0
     raw_session.commit()
@@ -102,7 +90,6 @@ def test_a_night_request_is_left_to_its_job_which_waits_for_the_morning(
     raw_session.commit()
     assert request.next_wave_at == TUESDAY_0730 and _count(raw_session, Offer) == 0
     assert _count(raw_session, Event, Event.kind == "waiting_texting_hours") == 1
-    no_planning.undo()
     waves.run_wave(raw_session, settings, request.id, 0, TUESDAY_0730)
     raw_session.commit()
     assert request.wave == 1 and _count(raw_session, Offer, Offer.request_id == request.id) == 1
