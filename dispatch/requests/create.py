@@ -94,7 +94,7 @@ def create_request(
         created_at=now,
         updated_at=now,
     )
-    if not new.review_reason:  # as start_dispatch leaves it: written by the INSERT, no UPDATE after
+    if not new.review_reason:  # its first wave due now (the wave job's RunWave(id, 0)), written by the INSERT
         request.wave, request.dispatch_started_at, request.next_wave_at = 0, now, now
         request.needs_attention, request.attention_reason = False, None
     session.add(request)
