@@ -264,8 +264,28 @@ def mark_unfilled(
 
 
 def start_dispatch(session: Session, settings: Settings, request: CareRequest, now: datetime) -> list[Effect]:
-    """The first round of a request just written ``open`` (its search starts now)."""
+    """The first round of a request just written ``open`` (its search starts now), here and now."""
     return advance(session, settings, request, now)
+
+
+def ends_at_once(session: Session, settings: Settings, request: CareRequest, now: datetime) -> bool:
+    """Whether :func:`advance`, called now on a request just written ``open`` (its first round
+    starting now, no offer yet), would end the search on the spot (``unfilled``) rather than
+    send a wave or wait for texting hours: its deadline has passed, or it may be texted now and
+    nobody at all could be asked (no reachable usual nurse, no candidate in its zone nor within
+    ``DISPATCH_RADIUS_KM``). The same rules as ``advance`` and ``plan_next_wave`` (a policy that
+    has candidates always proposes one of them), but cheap: at most one candidate is looked
+    for and no offer history is read, so a request's intake can tell "nobody serves this place"
+    at once and leave the planning of its first wave to the wave job.
+    """
+    if now >= lifecycle.search_deadline(settings, request) - EARLY_TOLERANCE:
+        return True
+    if lifecycle.send_time(settings, request, now) > now:
+        return False  # advance waits for texting hours: what it finds then is the wave job's
+    window = lifecycle.care_window(settings, request, now)
+    if _usual_to_ask(session, request, now, window) is not None:
+        return False
+    return not rank_candidates(session, request, now, window, limit=1, radius_steps=settings.radius_km)
 
 
 def new_round(

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo
 from dispatch.config import Settings
-from dispatch.effects import Effect
+from dispatch.effects import Effect, RunWave
 from dispatch.lifecycle import RequestStatus
-from dispatch.matching.waves import start_dispatch
+from dispatch.matching.waves import ends_at_once, start_dispatch
 from dispatch.timeline import record
 from dispatch.vocab import CARE_TYPES, REFERENCE_LENGTH
 from models import CareRequest, Nurse, Requester, RequesterPhone
@@ -51,7 +51,16 @@ def new_reference(session: Session) -> str:
 def create_request(
     session: Session, settings: Settings, new: NewRequest, now: datetime, *, actor: str | None = None
 ) -> tuple[CareRequest, list[Effect]]:
-    """Write the request and its first events, then start dispatching (or flag it for review)."""
+    """Write the request and its first events, with its first wave due now (or flag it for review).
+
+    The first wave is not planned here: the effect returned, ``RunWave(request.id, 0)``, has the
+    wave job plan and send it once the caller has committed (and, should Redis lose it, the
+    sweeper finds the request overdue), so that no intake (the API, a text, the phone menu, the
+    coordinators' desk) waits for the policy. One exception, decided cheaply
+    (:func:`dispatch.matching.waves.ends_at_once`): when the search would end at once, nobody at
+    all to ask, the request is marked ``unfilled`` here, so that the channel can say so at once
+    (the phone menu puts the caller through to the coordinator on duty).
+    """
     if new.care_type not in CARE_TYPES:
         raise ValueError(f"unknown care type {new.care_type!r}")
     postcode = new.postcode
@@ -85,7 +94,7 @@ def create_request(
         created_at=now,
         updated_at=now,
     )
-    if not new.review_reason:  # as start_dispatch leaves it: written by the INSERT, no UPDATE after
+    if not new.review_reason:  # its first wave due now (the wave job's RunWave(id, 0)), written by the INSERT
         request.wave, request.dispatch_started_at, request.next_wave_at = 0, now, now
         request.needs_attention, request.attention_reason = False, None
     session.add(request)
@@ -109,7 +118,9 @@ def create_request(
         request.needs_attention, request.attention_reason = True, new.review_reason
         record(session, request, "review", now, reason=new.review_reason)
         return request, []
-    return request, start_dispatch(session, settings, request, now)
+    if ends_at_once(session, settings, request, now):
+        return request, start_dispatch(session, settings, request, now)
+    return request, [RunWave(request.id, request.wave)]
 
 
 def find_request(session: Session, reference: str) -> CareRequest | None:

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.people.tokens import hash_token, issue_token
-from models import ApiToken, CareRequest, Event
-from tests.support.helpers import make_nurse, make_requester, run_jobs
+from models import ApiToken, CareRequest, Event, Offer
+from tests.support.helpers import make_nurse, make_requester, no_planning, run_jobs
+from workers.queue import get_queue
 
 
 @pytest.fixture
@@ -51,6 +52,30 @@ def test_created_with_201_and_readable(client, tokens):
     shown = api(client, tokens["ehpad"], "get", f"/api/v1/requests/{body['reference']}")
     assert shown.status_code == 200 and shown.json["reference"] == body["reference"]
     assert shown.json["accepted_nurse"] is None and shown.json["timeline"][0]["kind"] == "received"
+
+
+def test_the_201_comes_before_any_wave_is_planned_then_the_wave_job_asks_the_usual_nurse_first(
+    client, session, settings, tokens
+):
+    usual = make_nurse(session, "Habituelle", "06 12 00 00 09", ["42095"])  # Firminy: her zones don't matter
+    session.commit()
+    with no_planning():
+        response = api(client, tokens["ehpad"], json={**GOOD, "usual_nurse_phone": "06 12 00 00 09"})
+    assert response.status_code == 201
+    # Open, received, not searching yet: nothing of the first wave is known when the 201 leaves.
+    assert response.json["status"] == "open" and [t["kind"] for t in response.json["timeline"]] == ["received"]
+    session.rollback()
+    request = session.scalar(select(CareRequest))
+    assert session.scalar(select(Offer.id)) is None and (request.wave, request.next_wave_at) == (0, request.created_at)
+    jobs = get_queue(settings).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("workers.jobs.run_wave", (request.id, 0))]
+
+    run_jobs(settings)
+    session.rollback()
+    [offer] = session.scalars(select(Offer)).all()
+    assert (offer.nurse_id, offer.wave, offer.status) == (usual.id, 1, "sent")
+    shown = api(client, tokens["ehpad"], "get", f"/api/v1/requests/{request.reference}").json
+    assert [t["kind"] for t in shown["timeline"]] == ["received", "searching"]
 
 
 def test_insee_code_alone_is_enough(client, tokens):

@@ -86,8 +86,9 @@ def test_usual_nurse_alone_first_then_the_zone(app, client, session, region):
     usual = make_nurse(session, "Habituelle", "06 12 00 00 09", ["42095"])  # Firminy: her zones don't matter
     session.commit()
     reference = post_request(client, region["token"], usual_nurse_phone="06 12 00 00 09").json["reference"]
-    _, offers = offers_of(session, reference)  # the first wave is written with the request
-    assert [o.nurse_id for o in offers] == [usual.id]
+    run_jobs(app.extensions["sio"].settings)  # the wave job plans the first wave
+    _, offers = offers_of(session, reference)
+    assert [o.nurse_id for o in offers if o.wave == 1] == [usual.id]
     deadline = time.monotonic() + 10  # DISPATCH_USUAL_NURSE_WAIT_S=1: the scheduled wave job fires then
     while len(offers) == 1 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -228,16 +229,16 @@ def test_redis_down_during_post_then_dispatched_by_the_sweeper(app, client, sess
     reference = response.json["reference"]
     reset_services()
     settings = app.extensions["sio"].settings
-    # Nothing is lost: the offers are written, their texts wait in the outbox.
-    _, offers = offers_of(session, reference)
-    assert [o.status for o in offers] == ["pending", "pending"]
-    # As if the sweeper's round came a minute later.
-    session.execute(update(Message).values(send_after=datetime.now(UTC) - timedelta(seconds=60)))
+    # Nothing is lost: the request is written with its first wave due, which no job carries.
+    request, offers = offers_of(session, reference)
+    assert offers == [] and request.status == "open" and request.wave == 0 and request.next_wave_at is not None
+    # As if the sweeper's round came a minute later: it finds the wave overdue and enqueues it.
+    session.execute(update(CareRequest).values(next_wave_at=datetime.now(UTC) - timedelta(seconds=60)))
     session.commit()
-    assert sweep_once(settings) >= 2
+    assert sweep_once(settings) == 1
     run_jobs(settings)
-    _, offers = offers_of(session, reference)
-    assert [o.status for o in offers] == ["sent", "sent"]
+    request, offers = offers_of(session, reference)
+    assert [o.status for o in offers] == ["sent", "sent"] and request.wave == 1
 
 
 def test_outside_texting_hours_offers_wait_for_the_morning(app, client, session, region, env):
@@ -245,8 +246,10 @@ def test_outside_texting_hours_offers_wait_for_the_morning(app, client, session,
 
     night = create_app({**env, "NURSE_TEXTING_HOURS": "mon 00:00-00:01"})  # closed nearly always
     reference = post_request(night.test_client(), region["token"]).json["reference"]
-    request, offers = offers_of(session, reference)
-    assert offers == [] and request.status == "open" and request.next_wave_at is not None
-    assert session.scalar(select(func.count()).where(Event.kind == "waiting_texting_hours")) == 1
     urgent = post_request(night.test_client(), region["token"], urgent=True).json["reference"]
+    run_jobs(night.extensions["sio"].settings)  # the wave jobs, with the night's texting hours
+    request, offers = offers_of(session, reference)
+    assert offers == [] and request.status == "open" and request.wave == 0
+    assert request.next_wave_at > datetime.now(UTC)  # the morning's
+    assert session.scalar(select(func.count()).where(Event.kind == "waiting_texting_hours")) == 1
     assert len(offers_of(session, urgent)[1]) == 2

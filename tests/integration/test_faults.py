@@ -491,6 +491,7 @@ def test_offer_rows_are_unique_per_nurse_and_request(service):
     svc = service()
     token = scenario.seed_region(svc.session, nurses=3)
     created = scenario.post_request(svc.client, token)
+    svc.work()  # the wave job writes the first wave
     request = scenario.request_by_ref(svc.session, created.json["reference"])
     offer = request.offers[0]
     svc.session.add(

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
-from models import Coordinator
+from models import Coordinator, Offer
 from tests.integration.test_ivr import Caller, action_of, requests, spoken
 from tests.support.browser import login, make_coordinator
-from tests.support.helpers import make_nurse, make_requester
+from tests.support.helpers import make_nurse, make_requester, no_planning, run_jobs
+from workers.queue import get_queue
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -92,3 +94,18 @@ def test_a_place_nobody_serves_without_anyone_on_duty_says_who_calls_back(client
 def test_a_place_that_is_served_still_hears_the_usual_words(client, session, people):
     root = finish_intake(Caller(client), "42400")
     assert "Nous vous rappelons dès qu'une infirmière accepte" in spoken(root)
+
+
+def test_the_call_ends_before_any_wave_is_planned_then_the_wave_job_texts_the_zone(client, session, settings, people):
+    _, nurse = people
+    with no_planning():
+        root = finish_intake(Caller(client), "42400")
+    assert "Nous vous rappelons dès qu'une infirmière accepte" in spoken(root) and root[-1].tag == "Hangup"
+    [request] = requests(session)
+    assert request.status == "open" and request.wave == 0 and session.scalar(select(Offer.id)) is None
+    jobs = get_queue(settings).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("workers.jobs.run_wave", (request.id, 0))]
+    run_jobs(settings)
+    session.commit()  # see what the job committed
+    [offer] = session.scalars(select(Offer)).all()
+    assert (offer.nurse_id, offer.wave, offer.status) == (nurse.id, 1, "sent")

@@ -41,8 +41,8 @@ def test_metrics_follow_a_dispatch(client, session, settings):
     second = scenario.post_request(client, token)
     queued = scrape(client)
     assert queued[("sio_requests", (("status", "open"),))] == 2
-    assert queued[("sio_queue_depth", ())] == 2  # one job per request sends its wave's three texts
-    assert queued[("sio_outbox_texts", ())] == 6
+    assert queued[("sio_queue_depth", ())] == 2  # one wave job per request plans and sends its first wave
+    assert queued[("sio_outbox_texts", ())] == 0  # nothing planned yet
     assert queued[("sio_inbox_events", ())] == 0
 
     scenario.work(settings)

@@ -17,7 +17,7 @@ from dispatch.clock import utcnow
 from dispatch.intake.inbox import status_key
 from dispatch.people.tokens import issue_token
 from models import CareRequest, Event, Message, Offer
-from tests.support.helpers import make_nurse, make_requester, run_jobs, sign
+from tests.support.helpers import make_nurse, make_requester, plan_first_wave, run_jobs, sign
 from workers.jobs import handle_event
 
 ROUNDS = 50
@@ -55,7 +55,9 @@ def replies_to(session, phone: str, reference: str) -> str:
     return " ".join(b for b in bodies if reference in b)
 
 
-def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
+def test_two_simultaneous_yes_give_exactly_one_winner(fixed_policy, app, session, env):
+    # The fixed waves (of 3): both nurses are asked every round, whatever the winners so far
+    # taught the adaptive policy.
     env_settings = app.extensions["sio"].settings
     requester = make_requester(session)
     token = issue_token(session, requester)
@@ -87,13 +89,14 @@ def test_two_simultaneous_yes_give_exactly_one_winner(app, session, env):
 
 
 def new_request(client, token: str) -> str:
-    """A hospital's request through the API; its reference."""
+    """A hospital's request through the API, and its first wave planned by the wave job; its reference."""
     response = client.post(
         "/api/v1/requests",
         headers={"Authorization": f"Bearer {token}"},
         json={"postcode": "42400", "care_type": "pansement", "callback_phone": "0477000002"},
     )
     assert response.status_code == 201, response.json
+    plan_first_wave(client.application, response.json["reference"])
     return response.json["reference"]
 
 

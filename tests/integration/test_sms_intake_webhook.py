@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from dispatch.texts import requester_usage
 from models import CareRequest, Message
-from tests.support.helpers import answer, make_nurse, make_requester, run_jobs
+from tests.support.helpers import answer, make_nurse, make_requester, no_planning, run_jobs, sms
+from workers.jobs import handle_event
+from workers.queue import get_queue
 
 PARIS = ZoneInfo("Europe/Paris")
 EHPAD = "+33477000001"
@@ -53,6 +55,25 @@ def test_a_text_with_a_postcode_makes_a_request_and_the_reply_says_how_to_cancel
     run_jobs(settings)
     [offer] = client.application.extensions["sio"].telephony.sent("sms", to="+33611223344")
     assert reference in offer.body
+
+
+def test_the_text_is_answered_before_any_wave_is_planned_then_the_wave_job_texts_the_zone(
+    client, session, settings, people
+):
+    _, nurse = people
+    assert sms(client, EHPAD, "pansement 42400 aujourd'hui").status_code == 200
+    [handle] = get_queue(settings).get_jobs()  # the webhook only wrote the text: a job handles it
+    with no_planning():
+        handle_event(*handle.args)
+    [request] = all_requests(session)
+    assert request.status == "open" and request.wave == 0 and request.offers == []
+    [ack] = session.scalars(select(Message).where(Message.to_phone == EHPAD)).all()
+    assert f"demande {request.reference} enregistrée" in ack.body
+    jobs = get_queue(settings).get_jobs()
+    assert ("workers.jobs.run_wave", (request.id, 0)) in [(j.func_name, j.args) for j in jobs]
+    run_jobs(settings)
+    [offer] = client.application.extensions["sio"].telephony.sent("sms", to=nurse.phone)
+    assert request.reference in offer.body
 
 
 def test_an_unregistered_sender_with_accents_typos_and_a_usual_nurse(client, session, people):

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from dispatch.people.tokens import issue_token
 from models import CareRequest, Event, IvrSession, Message
 from tests.support.browser import fresh, login, make_coordinator, post_form
-from tests.support.helpers import make_nurse, make_requester, post_signed, run_jobs
+from tests.support.helpers import make_nurse, make_requester, no_planning, post_signed, run_jobs
+from workers.queue import get_queue
 
 SAINT_CHAMOND = "42207"
 ACTOR = "coordinatrice Martine Roche"
@@ -97,8 +98,12 @@ def test_suggestions_find_communes_nurses_and_requesters_whatever_the_accents(cl
 
 
 def test_a_request_entered_from_a_call_starts_the_same_dispatch(client, session, settings, world):
-    reference = reference_of(enter(client, usual_nurse="Infirmière Béatrice · 06 12 34 56 01", urgent="1"))
+    with no_planning():  # the wave job plans the first wave, after the page has answered
+        reference = reference_of(enter(client, usual_nurse="Infirmière Béatrice · 06 12 34 56 01", urgent="1"))
     request = by_reference(session, reference)
+    assert request.wave == 0 and request.offers == []
+    jobs = get_queue(settings).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("workers.jobs.run_wave", (request.id, 0))]
     assert (request.status, request.channel, request.insee, request.care_type) == (
         "open",
         "coordinator",

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import pytest
 from twilio.request_validator import RequestValidator
 
+from dispatch.effects import RunWave
+from dispatch.matching import waves
+from dispatch.matching.waves import run_wave
 from dispatch.phones import normalize_phone
 from models import CareRequest, Nurse, NurseSkill, NurseZone, Requester, RequesterPhone
 
@@ -57,6 +63,45 @@ def make_request_row(session, insee: str, postcode: str, at, status: str = "open
     session.add(request)
     session.flush()
     return request
+
+
+def run_first_wave(session, settings, request: CareRequest, effects: list, now) -> list:
+    """What the wave job does with the ``RunWave`` that ``create_request`` returns (it plans and
+    sends the first wave), in the same session and at ``now``; the effects, the job's in place of
+    the ``RunWave``."""
+    done = []
+    for effect in effects:
+        if isinstance(effect, RunWave) and effect.request_id == request.id and effect.at is None:
+            done += run_wave(session, settings, effect.request_id, effect.wave, now)
+        else:
+            done.append(effect)
+    return done
+
+
+@contextmanager
+def no_planning():
+    """Inside, planning a wave (``dispatch.matching.waves.plan_next_wave``, which calls every
+    policy) fails the test: what a request's intake must not do (issue 17)."""
+
+    def planned(*args, **kwargs):
+        raise AssertionError("a wave was planned in the intake")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(waves, "plan_next_wave", planned)
+        yield
+
+
+def plan_first_wave(app, reference: str) -> None:
+    """Run here, as a worker would, the wave job that taking request ``reference`` enqueued
+    (``workers.jobs.run_wave(id, 0)``): it writes the first wave's offers and sends their texts
+    (what it enqueues, the next wave's job, stays in the queue)."""
+    from sqlalchemy import select
+
+    from workers.jobs import run_wave as run_wave_job
+
+    with app.extensions["sio"].sessionmaker() as session:
+        request_id = session.scalar(select(CareRequest.id).where(CareRequest.reference == reference))
+    run_wave_job(request_id, 0)
 
 
 def make_requester(

@@ -20,7 +20,7 @@ from dispatch.matching.estimates import OfferRecord
 from dispatch.matching.waves import advance
 from dispatch.requests.create import NewRequest, create_request
 from models import CareRequest, Commune, Event, Offer
-from tests.support.helpers import make_nurse, make_request_row
+from tests.support.helpers import make_nurse, make_request_row, run_first_wave
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTBRISON = "42147"
@@ -170,9 +170,11 @@ def _zone_with_history(s, zone=MONTBRISON, days_ago=20):
 
 
 def _new(session, settings, at=NOW, **fields):
-    return create_request(
+    """A request taken at ``at``, and its first wave as the wave job plans it."""
+    request, effects = create_request(
         session, settings, NewRequest(channel="api", care_type="pansement", insee=MONTBRISON, **fields), at
     )
+    return request, run_first_wave(session, settings, request, effects, at)
 
 
 def test_adaptive_first_wave_asks_the_quick_nurse_first_and_waits_what_the_estimates_say(

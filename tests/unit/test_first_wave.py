@@ -1,0 +1,164 @@
+"""A request's first wave is planned by the wave job, not by its intake (issue 17, part 2).
+
+``create_request`` writes the request with its first wave due now and returns the job that plans
+it (``RunWave(id, 0)``); only a search that would end at once (nobody at all to ask) ends in the
+intake, so that the phone menu can say so during the call. On a database and a clock, no Flask.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch.config import load_settings
+from dispatch.effects import RunWave
+from dispatch.lifecycle import RequestStatus
+from dispatch.matching import waves
+from dispatch.requests.create import NewRequest, create_request
+from models import Event, Offer
+from tests.support.helpers import make_nurse, no_planning
+
+PARIS = ZoneInfo("Europe/Paris")
+SAINT_CHAMOND, FIRMINY = "42207", "42095"
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=PARIS)
+MONDAY_22 = datetime(2026, 11, 23, 22, 0, tzinfo=PARIS)
+TUESDAY_0730 = datetime(2026, 11, 24, 7, 30, tzinfo=PARIS)
+
+
+def _settings(database_url, tmp_path, **env):
+    return load_settings(
+        {
+            "SECRET_KEY": "x",
+            "SIO_INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": database_url,
+            "TELEPHONY": "simulator",
+            "TWILIO_ACCOUNT_SID": "",
+            "TWILIO_AUTH_TOKEN": "",
+            "DISPATCH_RADIUS_KM": "0",
+            **env,
+        }
+    )
+
+
+def _new(insee: str = SAINT_CHAMOND, **fields) -> NewRequest:
+    fields = {"care_type": "pansement", **fields}
+    return NewRequest(channel="api", insee=insee, callback_phone="+33477000001", **fields)
+
+
+def _count(session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_taking_a_request_plans_nothing_and_its_wave_job_asks_the_usual_nurse_first(
+    raw_session, database_url, tmp_path
+):
+    settings = _settings(database_url, tmp_path)
+    for i in range(4):
+        make_nurse(raw_session, f"N{i}", f"06 20 00 00 0{i}", [SAINT_CHAMOND])
+    usual = make_nurse(raw_session, "Usual", "06 21 00 00 01", [FIRMINY])  # her zones don't matter
+    with no_planning():
+        request, effects = create_request(raw_session, settings, _new(usual_nurse_phone=usual.phone), MONDAY_10)
+    assert effects == [RunWave(request.id, 0)]  # due now: the job plans the wave
+    assert (request.status, request.wave, request.next_wave_at) == (RequestStatus.OPEN, 0, MONDAY_10)
+    assert request.dispatch_started_at == MONDAY_10
+    assert _count(raw_session, Offer) == 0 and _count(raw_session, Event, Event.kind == "wave_sent") == 0
+    raw_session.commit()
+
+    later = MONDAY_10 + timedelta(seconds=2)  # the job runs a moment after the commit
+    effects = waves.run_wave(raw_session, settings, request.id, 0, later)
+    raw_session.commit()
+    offers = raw_session.scalars(select(Offer).where(Offer.request_id == request.id)).all()
+    assert [(o.nurse_id, o.wave) for o in offers] == [(usual.id, 1)] and request.wave == 1
+    assert RunWave(request.id, 1, at=request.next_wave_at) in effects
+    assert request.next_wave_at == later + timedelta(seconds=settings.usual_nurse_wait_s)
+
+
+def test_a_night_request_is_left_to_its_job_which_waits_for_the_morning(raw_session, database_url, tmp_path):
+    settings = _settings(database_url, tmp_path)
+    make_nurse(raw_session, "N0", "06 20 00 00 00", [SAINT_CHAMOND])
+    with no_planning():
+        request, effects = create_request(raw_session, settings, _new(), MONDAY_22)
+    assert effects == [RunWave(request.id, 0)]
+    assert _count(raw_session, Event, Event.kind == "waiting_texting_hours") == 0
+    raw_session.commit()
+
+    # The job, at 22:00: what the intake did before, texting hours closed: wait for 07:30.
+    assert waves.run_wave(raw_session, settings, request.id, 0, MONDAY_22) == [RunWave(request.id, 0, at=TUESDAY_0730)]
+    raw_session.commit()
+    assert request.next_wave_at == TUESDAY_0730 and _count(raw_session, Offer) == 0
+    assert _count(raw_session, Event, Event.kind == "waiting_texting_hours") == 1
+    waves.run_wave(raw_session, settings, request.id, 0, TUESDAY_0730)
+    raw_session.commit()
+    assert request.wave == 1 and _count(raw_session, Offer, Offer.request_id == request.id) == 1
+
+
+def test_nobody_to_ask_ends_the_search_in_the_intake(raw_session, database_url, tmp_path):
+    settings = _settings(database_url, tmp_path)
+    request, effects = create_request(raw_session, settings, _new(FIRMINY), MONDAY_10)  # nobody serves Firminy
+    assert request.status == RequestStatus.UNFILLED and request.next_wave_at is None
+    assert not any(isinstance(e, RunWave) for e in effects) and effects  # the call back with the news
+    assert _count(raw_session, Event, Event.kind == "unfilled") == 1
+
+
+# Each case: the world before the request, the request's fields, when it is made. The intake's
+# cheap decision must be the one ``advance`` takes on the spot, whatever the case.
+CASES = {
+    "served zone": ({"zone": SAINT_CHAMOND}, {}, MONDAY_10),
+    "nobody serves it": ({}, {}, MONDAY_10),
+    "nobody, at night": ({}, {}, MONDAY_22),
+    "nobody, urgent at night": ({}, {"urgent": True}, MONDAY_22),
+    "a reachable usual nurse of another zone": ({"usual": {}}, {}, MONDAY_10),
+    "a paused usual nurse": ({"usual": {"paused_until": MONDAY_10 + timedelta(days=1)}}, {}, MONDAY_10),
+    "an opted-out usual nurse and a served zone": (
+        {"zone": SAINT_CHAMOND, "usual": {"opted_out_at": MONDAY_10}},
+        {},
+        MONDAY_10,
+    ),
+    "a nurse without the care's skill": (
+        {"zone": SAINT_CHAMOND, "skills": ["pansement"]},
+        {"care_type": "perfusion"},
+        MONDAY_10,
+    ),
+    "a nurse off at that time": ({"zone": SAINT_CHAMOND, "availability": "sat 08:00-12:00"}, {}, MONDAY_10),
+    "a nurse within the radius": ({"zone": FIRMINY, "radius": "0,20"}, {}, MONDAY_10),
+    "a nurse beyond the radius": ({"zone": FIRMINY, "radius": "0,1"}, {}, MONDAY_10),
+    "no time left": ({"zone": SAINT_CHAMOND, "give_up_s": "1"}, {}, MONDAY_10),
+}
+
+
+@pytest.mark.parametrize("policy", ["adaptive", "fixed"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_intakes_decision_is_the_one_advance_takes(raw_session, database_url, tmp_path, policy, case):
+    world, fields, now = CASES[case]
+    env = {"DISPATCH_POLICY": policy, "DISPATCH_RADIUS_KM": world.get("radius", "0")}
+    if "give_up_s" in world:
+        env["DISPATCH_GIVE_UP_S"] = world["give_up_s"]
+    settings = _settings(database_url, tmp_path, **env)
+    if "zone" in world:
+        make_nurse(
+            raw_session,
+            "Zone",
+            "06 20 00 00 00",
+            [world["zone"]],
+            skills=world.get("skills", ()),
+            availability=world.get("availability", ""),
+        )
+    usual_phone = None
+    if "usual" in world:
+        usual = make_nurse(raw_session, "Usual", "06 21 00 00 01", [FIRMINY])  # her zones do not matter
+        for key, value in world["usual"].items():
+            setattr(usual, key, value)
+        usual_phone = usual.phone
+    new = _new(SAINT_CHAMOND, usual_nurse_phone=usual_phone, **fields)
+    request, effects = create_request(raw_session, settings, new, now)
+    ended_at_once = request.status == RequestStatus.UNFILLED
+    if not ended_at_once:  # left to the wave job, due now: run it now, as the intake ran advance before
+        assert effects == [RunWave(request.id, 0)] and _count(raw_session, Offer) == 0
+        waves.run_wave(raw_session, settings, request.id, 0, now)
+        assert request.status == RequestStatus.OPEN
+    expected = {"nobody serves it", "a paused usual nurse", "a nurse without the care's skill"}
+    expected |= {"a nurse off at that time", "a nurse beyond the radius", "no time left", "nobody, urgent at night"}
+    assert ended_at_once == (case in expected)
