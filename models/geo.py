@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.folding import FOLDED_LENGTH, folded
 
 
 class Commune(Base):
@@ -18,6 +19,14 @@ class Commune(Base):
     department: Mapped[str] = mapped_column(String(3), index=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    # The name folded (``models.folding``): the nurses page finds "etienne" in Saint-Étienne with a
+    # LIKE. Written with the name (``dispatch.geo.load_communes``, or the event below).
+    folded_name: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default="", server_default="")
+
+
+@event.listens_for(Commune.name, "set")
+def _fold_name(commune: Commune, value: str | None, _old, _initiator) -> None:
+    commune.folded_name = folded(value)
 
 
 class Postcode(Base):

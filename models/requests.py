@@ -16,6 +16,14 @@ class CareRequest(Base):
     """One need for a nurse at one patient's home (DESIGN §2)."""
 
     __tablename__ = "care_requests"
+    # The board's reads by status (``status.queries.board``): unfilled requests by their care start
+    # (``start_at``, else ``created_at``: ``dispatch.lifecycle.on_board_until``), newest first in the
+    # "Non pourvues" filter, and those closed in the last day by ``updated_at``.
+    __table_args__ = (
+        Index("ix_care_requests_status_start_at", "status", "start_at"),
+        Index("ix_care_requests_status_created_at", "status", "created_at"),
+        Index("ix_care_requests_status_updated_at", "status", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(6), unique=True)
