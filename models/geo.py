@@ -9,6 +9,11 @@ from models.base import Base
 from models.folding import FOLDED_LENGTH, folded
 
 
+def _folded_name(context) -> str:
+    """The folded column's default on an INSERT that does not give it (a bulk insert of rows)."""
+    return folded(context.get_current_parameters().get("name"))
+
+
 class Commune(Base):
     __tablename__ = "communes"
     # Radius steps select communes in bounding boxes (dispatch.geo.in_boxes).
@@ -21,7 +26,7 @@ class Commune(Base):
     lon: Mapped[float] = mapped_column(Float)
     # The name folded (``models.folding``): the nurses page finds "etienne" in Saint-Étienne with a
     # LIKE. Written with the name (``dispatch.geo.load_communes``, or the event below).
-    folded_name: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default="", server_default="")
+    folded_name: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default=_folded_name, server_default="")
 
 
 @event.listens_for(Commune.name, "set")

@@ -12,6 +12,11 @@ from models.base import Base, utcnow
 from models.folding import FOLDED_LENGTH, folded
 
 
+def _folded_name(context) -> str:
+    """The folded column's default on an INSERT that does not give it (a bulk insert of rows)."""
+    return folded(context.get_current_parameters().get("name"))
+
+
 class Nurse(Base):
     __tablename__ = "nurses"
 
@@ -26,8 +31,9 @@ class Nurse(Base):
     # Set by a coordinator (status page): no offers any more, kept for the history; undone by reactivating.
     deactivated_at: Mapped[datetime | None]
     # Her name folded (``models.folding``), what the nurses page searches with a LIKE. Kept by the
-    # ``name`` attribute's event below: every write of a nurse's name through the ORM sets it.
-    search_text: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default="", server_default="")
+    # ``name`` attribute's event below (every write of a nurse's name through the ORM: created,
+    # imported, edited, registered), and by the default on a bulk INSERT of rows.
+    search_text: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default=_folded_name, server_default="")
 
     # Loaded on demand: a webhook or a wave loads nurses by the dozen and never needs these.
     zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan")
