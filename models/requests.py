@@ -76,6 +76,8 @@ class Offer(Base):
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
         # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching.candidates).
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
+        # A nurse's latest answers, the first entries for her (status.nurses.recent_answers).
+        Index("ix_offers_nurse_answered", "nurse_id", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

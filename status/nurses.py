@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.app.context import db, services
@@ -24,6 +24,7 @@ bp = Blueprint("nurses", __name__, url_prefix="/status/nurses")
 bp.before_request(require_login)
 SHOWN = 200
 RECENT_ANSWERS = 4
+BRANCHES = 100  # nurses per statement of recent_answers (SQLite takes 500 SELECTs in a UNION)
 
 
 @dataclass
@@ -42,31 +43,31 @@ def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[N
     finds Saint-Étienne), or a served commune is the INSEE code or of the postcode typed; the
     state filters (paused, opted out) in SQL too; the first ``SHOWN`` by name, and the count."""
     wanted = fold(query.strip())
-    matching = select(Nurse.id)
+    conditions = []
     if wanted:
         communes = select(Commune.insee).where(Commune.folded_name.contains(wanted, autoescape=True))
-        conditions = [
+        matches = [
             Nurse.search_text.contains(wanted, autoescape=True),
             Nurse.id.in_(select(NurseZone.nurse_id).where(NurseZone.insee.in_(communes))),
         ]
         if wanted.isdigit() and len(wanted) == 5:
             of_postcode = select(Postcode.insee).where(Postcode.postcode == wanted)
-            conditions.append(
+            matches.append(
                 Nurse.id.in_(
                     select(NurseZone.nurse_id).where(or_(NurseZone.insee == wanted, NurseZone.insee.in_(of_postcode)))
                 )
             )
-        matching = matching.where(or_(*conditions))
+        conditions.append(or_(*matches))
     if state == "paused":
-        matching = matching.where(Nurse.paused_until > now)
+        conditions.append(Nurse.paused_until > now)
     elif state == "opted_out":
-        matching = matching.where(Nurse.opted_out_at.is_not(None))
-    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+        conditions.append(Nurse.opted_out_at.is_not(None))
+    total = session.scalar(select(func.count()).select_from(Nurse).where(*conditions)) or 0
     nurses = list(
         session.scalars(
             select(Nurse)
-            .where(Nurse.id.in_(matching))
-            .options(selectinload(Nurse.zones))
+            .where(*conditions)
+            .options(selectinload(Nurse.zones), selectinload(Nurse.skills))
             .order_by(Nurse.name, Nurse.id)
             .limit(SHOWN)
         )
@@ -88,25 +89,27 @@ def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[N
 
 
 def recent_answers(session: Session, nurse_ids: list[int]) -> list[Offer]:
-    """The last ``RECENT_ANSWERS`` answered offers of each nurse, newest first: a window over
-    each nurse's answered offers, read by nurse from the (nurse_id, status, answered_at) index."""
-    if not nurse_ids:
+    """The last ``RECENT_ANSWERS`` answered offers of each nurse, newest first: for each nurse,
+    the first entries of the (nurse_id, answered_at) index, whatever her history's length (one
+    statement per ``BRANCHES`` nurses)."""
+    ids: list[int] = []
+    for start in range(0, len(nurse_ids), BRANCHES):
+        latest = [
+            select(Offer.id)
+            .where(Offer.nurse_id == nurse_id, Offer.answered_at.is_not(None))
+            .order_by(Offer.answered_at.desc())
+            .limit(RECENT_ANSWERS)
+            .subquery()
+            .select()
+            for nurse_id in nurse_ids[start : start + BRANCHES]
+        ]
+        ids.extend(session.scalars(union_all(*latest)))
+    if not ids:
         return []
-    ranked = (
-        select(
-            Offer.id,
-            func.row_number()
-            .over(partition_by=Offer.nurse_id, order_by=(Offer.answered_at.desc(), Offer.id.desc()))
-            .label("rank"),
-        )
-        .where(Offer.nurse_id.in_(nurse_ids), Offer.answered_at.is_not(None))
-        .subquery()
-    )
     return list(
         session.scalars(
             select(Offer)
-            .join(ranked, ranked.c.id == Offer.id)
-            .where(ranked.c.rank <= RECENT_ANSWERS)
+            .where(Offer.id.in_(ids))
             .options(selectinload(Offer.request))
             .order_by(Offer.nurse_id, Offer.answered_at.desc(), Offer.id.desc())
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
@@ -33,6 +33,7 @@ from models import CareRequest, Nurse, NurseAbsence, NurseSkill, NurseZone, Offe
 RANKED = 12
 SHOWN = 40
 RECENT_OFFERS = timedelta(days=7)
+BRANCHES = 100  # nurses per statement of _last_answers (SQLite takes 500 SELECTs in a UNION)
 # Statuses in which a coordinator may give the request to a nurse by hand.
 ASSIGNABLE: tuple[RequestStatus, ...] = (RequestStatus.OPEN, RequestStatus.UNFILLED, RequestStatus.REVIEW)
 
@@ -187,25 +188,35 @@ def _figures(session: Session, ids: list[int], now: datetime) -> dict[int, tuple
             .group_by(Offer.nurse_id)
         ).all()
     )
-    latest = (
-        select(Offer.nurse_id, func.max(Offer.answered_at).label("at"))
-        .where(
-            Offer.nurse_id.in_(ids),
-            Offer.answered_at.is_not(None),
-            Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
-        )
-        .group_by(Offer.nurse_id)
-        .subquery()
-    )
     answers = {}
     for nurse_id, status, at in session.execute(
-        select(Offer.nurse_id, Offer.status, Offer.answered_at).join(
-            latest, (latest.c.nurse_id == Offer.nurse_id) & (latest.c.at == Offer.answered_at)
-        )
+        select(Offer.nurse_id, Offer.status, Offer.answered_at).where(Offer.id.in_(_last_answers(session, ids)))
     ):
         # A yes that came second ("taken" with an answer) is a yes all the same.
         answers[nurse_id] = Answer(OfferStatus.ACCEPTED if status == OfferStatus.TAKEN else status, at)
     return {i: (recent.get(i, 0), accepted.get(i, 0), answers.get(i)) for i in ids}
+
+
+def _last_answers(session: Session, ids: list[int]) -> list[int]:
+    """Each nurse's last answered offer (a yes or a no): the first entry for her in the
+    (nurse_id, answered_at) index, whatever her history's length; ``BRANCHES`` nurses a statement."""
+    found: list[int] = []
+    for start in range(0, len(ids), BRANCHES):
+        latest = [
+            select(Offer.id)
+            .where(
+                Offer.nurse_id == nurse_id,
+                Offer.answered_at.is_not(None),
+                Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
+            )
+            .order_by(Offer.answered_at.desc())
+            .limit(1)
+            .subquery()
+            .select()
+            for nurse_id in ids[start : start + BRANCHES]
+        ]
+        found.extend(session.scalars(union_all(*latest)))
+    return found
 
 
 def _skilled(session: Session, ids: list[int], skill: str | None) -> set[int]:

@@ -7,6 +7,8 @@ Saint-Étienne). Both backfilled here (the fold is Python's Unicode decompositio
 ``care_requests`` (status, start_at), (status, created_at), (status, updated_at): the board
 reads unfilled requests by their care start, the "Non pourvues" filter newest first, and the
 requests closed in the last day, each from an index instead of every request of the past.
+``offers`` (nurse_id, answered_at): a nurse's latest answers (the nurses page) from the first
+entries for her, not from her whole history.
 
 Revision ID: 0013_scale_pages
 Revises: 0011_people_rota
@@ -58,9 +60,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_care_requests_status_start_at", ["status", "start_at"], unique=False)
         batch_op.create_index("ix_care_requests_status_created_at", ["status", "created_at"], unique=False)
         batch_op.create_index("ix_care_requests_status_updated_at", ["status", "updated_at"], unique=False)
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.create_index("ix_offers_nurse_answered", ["nurse_id", "answered_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.drop_index("ix_offers_nurse_answered")
     with op.batch_alter_table("care_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_care_requests_status_updated_at")
         batch_op.drop_index("ix_care_requests_status_created_at")

@@ -17,8 +17,9 @@ from sqlalchemy import insert, inspect, select, text
 
 from dispatch.app.migrate import alembic_config, upgrade
 from dispatch.clock import utcnow
-from models import Commune, Nurse, make_engine, make_sessionmaker
+from models import Commune, Nurse, Offer, make_engine, make_sessionmaker
 from status import queries
+from status.nurses import RECENT_ANSWERS, recent_answers
 from tests.integration.test_migrations import fresh_url  # noqa: F401 (a fixture)
 from tests.support.browser import login, make_coordinator
 from tests.support.helpers import make_nurse, make_request_row
@@ -177,3 +178,24 @@ def test_migration_0013_backfills_the_folded_columns(fresh_url):  # noqa: F811
         assert "search_text" not in [c["name"] for c in inspect(engine).get_columns("nurses")]
     finally:
         engine.dispose()
+
+
+def test_recent_answers_are_each_nurse_s_latest_four(session):
+    sophie = make_nurse(session, "Sophie Martin", "06 04 33 21 81", [SAINT_CHAMOND])
+    julie = make_nurse(session, "Julie Fournier", "07 69 78 48 01", [SAINT_CHAMOND])
+    now = utcnow()
+    answered = {sophie.id: [], julie.id: []}
+    for i in range(8):
+        request = make_request_row(session, SAINT_CHAMOND, "42400", now - timedelta(days=i), status="confirmed")
+        for nurse in (sophie, julie):
+            status = ("declined", "accepted", "sent")[(i + nurse.id) % 3]
+            offer = Offer(request_id=request.id, nurse_id=nurse.id, wave=1, status=status, created_at=now)
+            if status != "sent":
+                offer.answered_at = now - timedelta(days=i, minutes=nurse.id)
+                answered[nurse.id].append(offer)
+            session.add(offer)
+    session.flush()
+    offers = recent_answers(session, [sophie.id, julie.id])
+    for nurse_id, mine in answered.items():
+        assert [o.id for o in offers if o.nurse_id == nurse_id] == [o.id for o in mine[:RECENT_ANSWERS]]
+    assert recent_answers(session, []) == []
