@@ -280,9 +280,8 @@ def main() -> None:
     if args.db == "pg":
         server = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
         name = f"sio_pages_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(
-            make_url(server).set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT"
-        )
+        admin_url = make_url(server).set(drivername="postgresql+psycopg", database="postgres")
+        admin = make_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(server).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)

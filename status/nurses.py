@@ -4,9 +4,11 @@ recent answers, pause or resume her by hand."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.app.context import db, services
@@ -14,7 +16,7 @@ from dispatch.clock import utcnow
 from dispatch.people.nurses import MAX_PAUSE_DAYS
 from dispatch.people.nurses import pause as pause_nurse
 from dispatch.people.nurses import resume as resume_nurse
-from models import Commune, Nurse, NurseZone, Offer, Postcode
+from models import CareRequest, Commune, Nurse, NurseZone, Offer, Postcode
 from models.folding import fold
 from status.nurse_states import nurse_states
 from status.queries import commune_names
@@ -24,7 +26,6 @@ bp = Blueprint("nurses", __name__, url_prefix="/status/nurses")
 bp.before_request(require_login)
 SHOWN = 200
 RECENT_ANSWERS = 4
-BRANCHES = 100  # nurses per statement of recent_answers (SQLite takes 500 SELECTs in a UNION)
 
 
 @dataclass
@@ -32,7 +33,7 @@ class NurseRow:
     nurse: Nurse
     communes: list[str]
     paused: bool
-    recent: list[Offer]
+    recent: list[Answer]
 
 
 def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[NurseRow], int]:
@@ -88,32 +89,47 @@ def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[N
     return rows, total
 
 
-def recent_answers(session: Session, nurse_ids: list[int]) -> list[Offer]:
-    """The last ``RECENT_ANSWERS`` answered offers of each nurse, newest first: for each nurse,
-    the first entries of the (nurse_id, answered_at) index, whatever her history's length (one
-    statement per ``BRANCHES`` nurses)."""
-    ids: list[int] = []
-    for start in range(0, len(nurse_ids), BRANCHES):
-        latest = [
+class Answer(NamedTuple):
+    """One of a nurse's recent answers, as the list shows it."""
+
+    id: int
+    nurse_id: int
+    status: str
+    answered_at: datetime
+    reference: str
+
+
+def recent_answers(session: Session, nurse_ids: list[int]) -> list[Answer]:
+    """The last ``RECENT_ANSWERS`` answered offers of each nurse, newest first: the first entries
+    for her in the (nurse_id, answered_at, id) index, one subquery per rank, however long her
+    history."""
+    if not nurse_ids:
+        return []
+
+    def ranked(rank: int):
+        return (
             select(Offer.id)
-            .where(Offer.nurse_id == nurse_id, Offer.answered_at.is_not(None))
-            .order_by(Offer.answered_at.desc())
-            .limit(RECENT_ANSWERS)
-            .subquery()
-            .select()
-            for nurse_id in nurse_ids[start : start + BRANCHES]
-        ]
-        ids.extend(session.scalars(union_all(*latest)))
+            .where(Offer.nurse_id == Nurse.id, Offer.answered_at.is_not(None))
+            .order_by(Offer.answered_at.desc(), Offer.id.desc())
+            .limit(1)
+            .offset(rank)
+            .correlate(Nurse)
+            .scalar_subquery()
+        )
+
+    rows = session.execute(select(*(ranked(rank) for rank in range(RECENT_ANSWERS))).where(Nurse.id.in_(nurse_ids)))
+    ids = {offer_id for row in rows for offer_id in row if offer_id is not None}
     if not ids:
         return []
-    return list(
-        session.scalars(
-            select(Offer)
+    return [
+        Answer(*row)
+        for row in session.execute(
+            select(Offer.id, Offer.nurse_id, Offer.status, Offer.answered_at, CareRequest.reference)
+            .join(CareRequest, CareRequest.id == Offer.request_id)
             .where(Offer.id.in_(ids))
-            .options(selectinload(Offer.request))
             .order_by(Offer.nurse_id, Offer.answered_at.desc(), Offer.id.desc())
         )
-    )
+    ]
 
 
 @bp.get("")

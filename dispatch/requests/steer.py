@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
@@ -33,7 +33,6 @@ from models import CareRequest, Nurse, NurseAbsence, NurseSkill, NurseZone, Offe
 RANKED = 12
 SHOWN = 40
 RECENT_OFFERS = timedelta(days=7)
-BRANCHES = 100  # nurses per statement of _last_answers (SQLite takes 500 SELECTs in a UNION)
 # Statuses in which a coordinator may give the request to a nurse by hand.
 ASSIGNABLE: tuple[RequestStatus, ...] = (RequestStatus.OPEN, RequestStatus.UNFILLED, RequestStatus.REVIEW)
 
@@ -199,24 +198,22 @@ def _figures(session: Session, ids: list[int], now: datetime) -> dict[int, tuple
 
 def _last_answers(session: Session, ids: list[int]) -> list[int]:
     """Each nurse's last answered offer (a yes or a no): the first entry for her in the
-    (nurse_id, answered_at) index, whatever her history's length; ``BRANCHES`` nurses a statement."""
-    found: list[int] = []
-    for start in range(0, len(ids), BRANCHES):
-        latest = [
-            select(Offer.id)
-            .where(
-                Offer.nurse_id == nurse_id,
-                Offer.answered_at.is_not(None),
-                Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
-            )
-            .order_by(Offer.answered_at.desc())
-            .limit(1)
-            .subquery()
-            .select()
-            for nurse_id in ids[start : start + BRANCHES]
-        ]
-        found.extend(session.scalars(union_all(*latest)))
-    return found
+    (nurse_id, answered_at, id) index, however long her history."""
+    if not ids:
+        return []
+    last = (
+        select(Offer.id)
+        .where(
+            Offer.nurse_id == Nurse.id,
+            Offer.answered_at.is_not(None),
+            Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
+        )
+        .order_by(Offer.answered_at.desc(), Offer.id.desc())
+        .limit(1)
+        .correlate(Nurse)
+        .scalar_subquery()
+    )
+    return [i for i in session.scalars(select(last).where(Nurse.id.in_(ids))) if i is not None]
 
 
 def _skilled(session: Session, ids: list[int], skill: str | None) -> set[int]:

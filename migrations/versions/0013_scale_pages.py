@@ -4,10 +4,10 @@ Issue #17 (the pages' share). ``nurses.search_text``: the nurse's name folded (l
 accent: ``models.folding``), which the nurses page searches with a LIKE instead of folding every
 nurse in Python; ``communes.folded_name``: the same for the commune's name ("etienne" finds
 Saint-Étienne). Both backfilled here (the fold is Python's Unicode decomposition, not SQL's).
-``care_requests`` (status, start_at), (status, created_at), (status, updated_at): the board
+``care_requests`` (status, start_at, created_at), (status, created_at), (status, updated_at): the board
 reads unfilled requests by their care start, the "Non pourvues" filter newest first, and the
 requests closed in the last day, each from an index instead of every request of the past.
-``offers`` (nurse_id, answered_at): a nurse's latest answers (the nurses page) from the first
+``offers`` (nurse_id, answered_at, id): a nurse's latest answers (the nurses page) from the first
 entries for her, not from her whole history.
 
 Revision ID: 0013_scale_pages
@@ -57,11 +57,11 @@ def upgrade() -> None:
     _backfill("nurses", "id", "name", "search_text")
     _backfill("communes", "insee", "name", "folded_name")
     with op.batch_alter_table("care_requests", schema=None) as batch_op:
-        batch_op.create_index("ix_care_requests_status_start_at", ["status", "start_at"], unique=False)
+        batch_op.create_index("ix_care_requests_status_start_created", ["status", "start_at", "created_at"], unique=False)
         batch_op.create_index("ix_care_requests_status_created_at", ["status", "created_at"], unique=False)
         batch_op.create_index("ix_care_requests_status_updated_at", ["status", "updated_at"], unique=False)
     with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.create_index("ix_offers_nurse_answered", ["nurse_id", "answered_at"], unique=False)
+        batch_op.create_index("ix_offers_nurse_answered", ["nurse_id", "answered_at", "id"], unique=False)
 
 
 def downgrade() -> None:
@@ -70,7 +70,7 @@ def downgrade() -> None:
     with op.batch_alter_table("care_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_care_requests_status_updated_at")
         batch_op.drop_index("ix_care_requests_status_created_at")
-        batch_op.drop_index("ix_care_requests_status_start_at")
+        batch_op.drop_index("ix_care_requests_status_start_created")
     # ALTER TABLE ... DROP COLUMN on both databases (SQLite 3.35+): a batch would copy the
     # table, and dropping the old communes table breaks the postcodes' foreign keys.
     op.drop_column("communes", "folded_name")
