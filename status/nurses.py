@@ -117,16 +117,15 @@ def recent_answers(session: Session, nurse_ids: list[int]) -> list[Answer]:
             .scalar_subquery()
         )
 
-    rows = session.execute(select(*(ranked(rank) for rank in range(RECENT_ANSWERS))).where(Nurse.id.in_(nurse_ids)))
-    ids = {offer_id for row in rows for offer_id in row if offer_id is not None}
-    if not ids:
-        return []
+    latest = Offer.id.in_([ranked(rank) for rank in range(RECENT_ANSWERS)])
     return [
         Answer(*row)
         for row in session.execute(
             select(Offer.id, Offer.nurse_id, Offer.status, Offer.answered_at, CareRequest.reference)
+            .select_from(Nurse)
+            .join(Offer, latest)
             .join(CareRequest, CareRequest.id == Offer.request_id)
-            .where(Offer.id.in_(ids))
+            .where(Nurse.id.in_(nurse_ids))
             .order_by(Offer.nurse_id, Offer.answered_at.desc(), Offer.id.desc())
         )
     ]

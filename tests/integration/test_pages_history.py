@@ -13,10 +13,12 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import Engine, event, insert, inspect, select, text
 
+from dispatch.app.factory import create_app
 from dispatch.app.migrate import alembic_config, upgrade
 from dispatch.clock import utcnow
+from dispatch.services import reset_services
 from models import Commune, Nurse, Offer, make_engine, make_sessionmaker
 from status import queries
 from status.nurses import RECENT_ANSWERS, recent_answers
@@ -199,3 +201,68 @@ def test_recent_answers_are_each_nurse_s_latest_four(session):
     for nurse_id, mine in answered.items():
         assert [o.id for o in offers if o.nurse_id == nurse_id] == [o.id for o in mine[:RECENT_ANSWERS]]
     assert recent_answers(session, []) == []
+
+
+# --- every page reads history through an index -----------------------------------------------
+
+HISTORY = re.compile(r"^SCAN (care_requests|offers|events|messages|calls)\b")
+
+
+def test_the_pages_read_history_through_indexes(env, tmp_path):
+    """SQLite's plan of every statement of the four pages: no table of history read whole."""
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        make_coordinator(session)
+        nurses = [make_nurse(session, f"Infirmière {i}", f"06 12 34 56 {i:02d}", [SAINT_CHAMOND]) for i in range(5)]
+        requests = [
+            make_request_row(session, SAINT_CHAMOND, "42400", utcnow() - timedelta(days=d), status=s)
+            for d, s in ((0, "open"), (1, "unfilled"), (3, "confirmed"), (9, "unfilled"), (20, "cancelled"))
+        ]
+        for request in requests:
+            for nurse in nurses:
+                session.add(
+                    Offer(
+                        request_id=request.id,
+                        nurse_id=nurse.id,
+                        wave=1,
+                        status="declined",
+                        created_at=request.created_at,
+                        answered_at=request.created_at,
+                    )
+                )
+        session.commit()
+        reference = requests[0].reference
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            statements.append((statement, parameters))
+
+    app = create_app({**env, "DATABASE_URL": url})
+    client = app.test_client()
+    login(client)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for path in (
+            "/status/fragment",
+            "/status?statut=unfilled",
+            f"/status/requests/{reference}",
+            "/status/nurses",
+            "/status/nurses?q=etienne",
+            "/status/summary",
+        ):
+            assert client.get(path).status_code == 200, path
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len(statements) > 20
+    scans = []
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters):
+                if HISTORY.match(row[3]):
+                    scans.append((row[3], " ".join(statement.split())[:200]))
+    engine.dispose()
+    reset_services()
+    assert scans == []
