@@ -234,31 +234,43 @@ class Statements:
 STATEMENTS: Statements | None = None
 
 
-def time_pages(env: dict[str, str], reference: str, runs: int) -> dict[str, tuple[float, float | None]]:
-    reset_services()
-    app = create_app(env)
-    client = app.test_client()
-    login(client)
-    pages = {
-        "board fragment": "/status/fragment",
-        "board, Non pourvues": "/status?statut=unfilled",
-        "request page (100 offers)": f"/status/requests/{reference}",
-        "nurses (no query)": "/status/nurses",
-        "nurses ?q=etienne": "/status/nurses?q=etienne",
-        "nurses ?q=martin": "/status/nurses?q=martin",
-        "day summary": "/status/summary",
-    }
+PAGES = {
+    "board fragment": "/status/fragment",
+    "board, Non pourvues": "/status?statut=unfilled",
+    "request page (100 offers)": "/status/requests/{reference}",
+    "nurses (no query)": "/status/nurses",
+    "nurses ?q=etienne": "/status/nurses?q=etienne",
+    "nurses ?q=martin": "/status/nurses?q=martin",
+    "day summary": "/status/summary",
+}
+
+
+def time_pages(envs: list[dict[str, str]], reference: str, runs: int) -> dict[str, list[tuple[float, float | None]]]:
+    """Each page on each database, the databases taking turns request by request (the machine's
+    load then weighs on both alike): per page, per database, (median ms, ms in SQL once)."""
+    clients = []
+    for env in envs:
+        client = create_app(env).test_client()
+        login(client)
+        clients.append(client)
     figures = {}
-    for name, path in pages.items():
-        for _ in range(2):  # warm up
-            assert client.get(path).status_code == 200, path
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            response = client.get(path)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        figures[name] = (statistics.median(times), STATEMENTS.show(client, path) if STATEMENTS else None)
+    for name, pattern in PAGES.items():
+        path = pattern.format(reference=reference)
+        times: list[list[float]] = [[] for _ in clients]
+        for client in clients:
+            for _ in range(2):  # warm up
+                assert client.get(path).status_code == 200, path
+        for run in range(runs):
+            order = list(enumerate(clients))
+            for index, client in order if run % 2 == 0 else reversed(order):
+                started = time.perf_counter()
+                response = client.get(path)
+                times[index].append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+        figures[name] = [
+            (statistics.median(mine), STATEMENTS.show(client, path) if STATEMENTS else None)
+            for mine, client in zip(times, clients, strict=True)
+        ]
     reset_services()
     return figures
 
@@ -276,55 +288,64 @@ def main() -> None:
     global STATEMENTS
     STATEMENTS = Statements() if args.statements else None
     workdir = Path(tempfile.mkdtemp(prefix="sio-pages-"))
-    admin = None
+    admin, names, urls = None, [], []
     if args.db == "pg":
         server = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-        name = f"sio_pages_{uuid.uuid4().hex[:8]}"
         admin_url = make_url(server).set(drivername="postgresql+psycopg", database="postgres")
         admin = make_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(server).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        for which in ("day_one", "year"):
+            names.append(f"sio_pages_{which}_{uuid.uuid4().hex[:6]}")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{names[-1]}"'))
+            urls.append(
+                make_url(server)
+                .set(drivername="postgresql+psycopg", database=names[-1])
+                .render_as_string(hide_password=False)
+            )
     else:
-        url = f"sqlite:///{workdir / 'pages.db'}"
-    env = {
-        "SIO_INSTANCE_PATH": str(workdir / "instance"),
-        "DATABASE_URL": url,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
-        "SECRET_KEY": "bench",
-        "TELEPHONY": "simulator",
-        **dict.fromkeys(TWILIO_VARIABLES, ""),
-        "PUBLIC_BASE_URL": "http://sio.test",
-    }
-    engine = make_engine(url)
+        urls = [f"sqlite:///{workdir / 'day_one.db'}", f"sqlite:///{workdir / 'year.db'}"]
+    envs = [
+        {
+            "SIO_INSTANCE_PATH": str(workdir / "instance"),
+            "DATABASE_URL": url,
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+            "SECRET_KEY": "bench",
+            "TELEPHONY": "simulator",
+            **dict.fromkeys(TWILIO_VARIABLES, ""),
+            "PUBLIC_BASE_URL": "http://sio.test",
+        }
+        for url in urls
+    ]
+    engines = [make_engine(url) for url in urls]
     try:
-        upgrade(engine)
-        builder = Builder(engine, args.nurses)
-        builder.seed_people()
-        reference = builder.seed_today(args.open)
-        analyze(engine)
-        day_one = time_pages(env, reference, args.runs)
+        for engine in engines:  # the same nurses and the same day's work on both (same seed)
+            upgrade(engine)
+            builder = Builder(engine, args.nurses)
+            builder.seed_people()
+            reference = builder.seed_today(args.open)
         started = time.perf_counter()
-        builder.seed_history(args.days, args.per_day)
-        analyze(engine)
-        with engine.connect() as conn:
+        builder.seed_history(args.days, args.per_day)  # the second database only
+        for engine in engines:
+            analyze(engine)
+        with engines[1].connect() as conn:
             counts = {t: conn.scalar(select(func.count()).select_from(t)) for t in (CareRequest, Offer, Event, Message)}
         print(
             f"history: {args.days} days in {time.perf_counter() - started:.0f} s: "
             + ", ".join(f"{t.__tablename__} {n}" for t, n in counts.items())
         )
-        history = time_pages(env, reference, args.runs)
+        figures = time_pages(envs, reference, args.runs)
         print(f"\n{args.db}, {args.nurses} nurses, {args.open} open requests; median of {args.runs} (ms)")
         print(f"{'page':28} {'day one':>9} {'a year':>9} {'ratio':>7}   SQL ms: day one, a year")
-        for page, (first, first_sql) in day_one.items():
-            later, later_sql = history[page]
+        for page, ((first, first_sql), (later, later_sql)) in figures.items():
             sql = f"   {first_sql:6.1f} {later_sql:6.1f}" if first_sql is not None else ""
             print(f"{page:28} {first:9.1f} {later:9.1f} {later / first:7.2f}{sql}")
     finally:
-        engine.dispose()
+        for engine in engines:
+            engine.dispose()
         if admin is not None:
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                for name in names:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
 
 

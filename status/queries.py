@@ -122,8 +122,8 @@ def unfilled_on_board(now: datetime) -> ColumnElement[bool]:
     (7 days) after its care start (its ``start_at``, else its creation), whichever comes first.
     After that it leaves the default board but stays reachable: the status filter "Non pourvues"
     (``statut=unfilled``) lists them all, newest first, ``UNFILLED_PAGE`` a page; its own page
-    and the day summary are unchanged. Read from the (status, start_at) and (status, created_at)
-    indexes, so the board does not read a year of unfilled requests.
+    and the day summary are unchanged. Read from the (status, start_at, created_at) index, so the
+    board does not read a year of unfilled requests.
     """
     since = now - UNFILLED_ON_BOARD
     return and_(
