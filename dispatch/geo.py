@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from models import Commune, Postcode
+from models.folding import folded
 
 COMMUNES_CSV = Path(__file__).resolve().parent / "data" / "communes.csv"
 EARTH_RADIUS_KM = 6371.0
@@ -45,6 +46,7 @@ def load_communes(session: Session, path: Path = COMMUNES_CSV) -> int:
                 {
                     "insee": row["insee"],
                     "name": row["name"],
+                    "folded_name": folded(row["name"]),
                     "department": row["department"],
                     "lat": float(row["lat"]),
                     "lon": float(row["lon"]),

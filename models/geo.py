@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.folding import FOLDED_LENGTH, folded
+
+
+def _folded_name(context) -> str:
+    """The folded column's default on an INSERT that does not give it (a bulk insert of rows)."""
+    return folded(context.get_current_parameters().get("name"))
 
 
 class Commune(Base):
@@ -18,6 +24,14 @@ class Commune(Base):
     department: Mapped[str] = mapped_column(String(3), index=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    # The name folded (``models.folding``): the nurses page finds "etienne" in Saint-Étienne with a
+    # LIKE. Written with the name (``dispatch.geo.load_communes``, or the event below).
+    folded_name: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default=_folded_name, server_default="")
+
+
+@event.listens_for(Commune.name, "set")
+def _fold_name(commune: Commune, value: str | None, _old, _initiator) -> None:
+    commune.folded_name = folded(value)
 
 
 class Postcode(Base):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, event
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
+from models.folding import FOLDED_LENGTH, folded
+
+
+def _folded_name(context) -> str:
+    """The folded column's default on an INSERT that does not give it (a bulk insert of rows)."""
+    return folded(context.get_current_parameters().get("name"))
 
 
 class Nurse(Base):
@@ -24,6 +30,10 @@ class Nurse(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by a coordinator (status page): no offers any more, kept for the history; undone by reactivating.
     deactivated_at: Mapped[datetime | None]
+    # Her name folded (``models.folding``), what the nurses page searches with a LIKE. Kept by the
+    # ``name`` attribute's event below (every write of a nurse's name through the ORM: created,
+    # imported, edited, registered), and by the default on a bulk INSERT of rows.
+    search_text: Mapped[str] = mapped_column(String(FOLDED_LENGTH), default=_folded_name, server_default="")
 
     # Loaded on demand: a webhook or a wave loads nurses by the dozen and never needs these.
     zones: Mapped[list[NurseZone]] = relationship(cascade="all, delete-orphan")
@@ -37,6 +47,12 @@ class Nurse(Base):
     @property
     def skill_names(self) -> list[str]:
         return sorted(s.skill for s in self.skills)
+
+
+@event.listens_for(Nurse.name, "set")
+def _fold_name(nurse: Nurse, value: str | None, _old, _initiator) -> None:
+    """Every name given to a nurse (created, imported, edited, registered) sets its folded copy."""
+    nurse.search_text = folded(value)
 
 
 class NurseZone(Base):

@@ -16,6 +16,14 @@ class CareRequest(Base):
     """One need for a nurse at one patient's home (DESIGN §2)."""
 
     __tablename__ = "care_requests"
+    # The board's reads by status (``status.queries.board``): unfilled requests by their care start
+    # (``start_at``, else ``created_at``: ``status.queries.unfilled_on_board``), newest first in the
+    # "Non pourvues" filter, and those closed in the last day by ``updated_at``.
+    __table_args__ = (
+        Index("ix_care_requests_status_start_created", "status", "start_at", "created_at"),
+        Index("ix_care_requests_status_created_at", "status", "created_at"),
+        Index("ix_care_requests_status_updated_at", "status", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(6), unique=True)
@@ -68,6 +76,8 @@ class Offer(Base):
         Index("ix_offers_nurse_created", "nurse_id", "created_at"),
         # The fairness count: accepted offers of a nurse in the last 30 days (dispatch.matching.candidates).
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
+        # A nurse's latest answers: the first entries for her (status.nurses, dispatch.requests.steer).
+        Index("ix_offers_nurse_answered", "nurse_id", "answered_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -34,13 +34,20 @@ bp.before_request(require_login)
 ASSIGNABLE = ("open", "unfilled", "review")
 
 
-def _filters() -> dict[str, str]:
-    """The board's filters from the query string (unknown values are ignored)."""
+MAX_PAGE = 10_000
+
+
+def _filters() -> dict:
+    """The board's filters from the query string (unknown values are ignored); ``page``: of the
+    "Non pourvues" filter (``page=2``: the 50 before the newest 50)."""
     department = request.args.get("dept", "").strip().upper()[:3]
     status = request.args.get("statut", "")
+    raw_page = request.args.get("page", "").strip()[:6]
+    page = int(raw_page) if raw_page.isdigit() and raw_page.isascii() else 1
     return {
         "department": department if department.isalnum() else "",
         "status": status if status in queries.labels.STATUS else "",
+        "page": min(max(page, 1), MAX_PAGE),
     }
 
 
@@ -56,14 +63,23 @@ def index():
         departments=queries.departments(db()),
         pole=pole,
         poles=poles,
+        on_board_days=queries.UNFILLED_ON_BOARD.days,
     )
 
 
 @bp.get("/fragment")
 def fragment():
     """The board's tables alone: the page fetches this every few seconds."""
-    board, _, _ = board_for_pole(db(), queries.board(db(), utcnow(), **_filters()), request.args.get("pole"))
-    html = render_template("_board.html", board=board, now=utcnow())
+    filters = _filters()
+    board, pole, _ = board_for_pole(db(), queries.board(db(), utcnow(), **filters), request.args.get("pole"))
+    html = render_template(
+        "_board.html",
+        board=board,
+        now=utcnow(),
+        filters=filters,
+        pole=pole,
+        on_board_days=queries.UNFILLED_ON_BOARD.days,
+    )
     return html, 200, {"Cache-Control": "no-store"}
 
 

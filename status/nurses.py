@@ -3,11 +3,12 @@ recent answers, pause or resume her by hand."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.app.context import db, services
@@ -15,7 +16,8 @@ from dispatch.clock import utcnow
 from dispatch.people.nurses import MAX_PAUSE_DAYS
 from dispatch.people.nurses import pause as pause_nurse
 from dispatch.people.nurses import resume as resume_nurse
-from models import CareRequest, Nurse, Offer, Postcode
+from models import CareRequest, Commune, Nurse, NurseZone, Offer, Postcode
+from models.folding import fold
 from status.nurse_states import nurse_states
 from status.queries import commune_names
 from status.web import actor_name, require_login
@@ -31,51 +33,102 @@ class NurseRow:
     nurse: Nurse
     communes: list[str]
     paused: bool
-    recent: list[Offer]
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: « etienne » finds Saint-Étienne."""
-    return "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if unicodedata.category(c) != "Mn")
+    recent: list[Answer]
 
 
 def search_nurses(session: Session, query: str, state: str, now) -> tuple[list[NurseRow], int]:
-    """Nurses whose name or commune (name, postcode or INSEE code) matches, and how many matched."""
-    nurses = list(session.scalars(select(Nurse).options(selectinload(Nurse.zones)).order_by(Nurse.name)))
-    names = commune_names(session, {z for n in nurses for z in n.zone_codes})
-    wanted, postcode_communes = fold(query.strip()), set()
-    if wanted.isdigit() and len(wanted) == 5:
-        postcode_communes = set(session.scalars(select(Postcode.insee).where(Postcode.postcode == wanted)))
-    rows = []
-    for nurse in nurses:
-        paused = nurse.paused_until is not None and nurse.paused_until > now
-        if state == "paused" and not paused or state == "opted_out" and nurse.opted_out_at is None:
-            continue
-        communes = [names.get(z, z) for z in nurse.zone_codes]
-        if wanted and not (
-            wanted in fold(nurse.name)
-            or any(wanted in fold(c) for c in communes)
-            or wanted in nurse.zone_codes
-            or postcode_communes.intersection(nurse.zone_codes)
-        ):
-            continue
-        rows.append(NurseRow(nurse, sorted(communes), paused, []))
-    total = len(rows)
-    rows = rows[:SHOWN]
-    by_id = {row.nurse.id: row for row in rows}
-    if by_id:
-        answered = session.scalars(
-            select(Offer)
-            .join(CareRequest, CareRequest.id == Offer.request_id)
-            .where(Offer.nurse_id.in_(by_id), Offer.answered_at.is_not(None))
-            .order_by(Offer.answered_at.desc())
-            .limit(RECENT_ANSWERS * len(by_id))
+    """Nurses whose name or commune (name, postcode or INSEE code) matches, and how many matched.
+
+    A database search: the folded name (``Nurse.search_text``) or a served commune's folded name
+    (``Commune.folded_name``) contains the folded query (``models.folding.fold``: « etienne »
+    finds Saint-Étienne), or a served commune is the INSEE code or of the postcode typed; the
+    state filters (paused, opted out) in SQL too; the first ``SHOWN`` by name, and the count."""
+    wanted = fold(query.strip())
+    conditions = []
+    if wanted:
+        communes = select(Commune.insee).where(Commune.folded_name.contains(wanted, autoescape=True))
+        matches = [
+            Nurse.search_text.contains(wanted, autoescape=True),
+            Nurse.id.in_(select(NurseZone.nurse_id).where(NurseZone.insee.in_(communes))),
+        ]
+        if wanted.isdigit() and len(wanted) == 5:
+            of_postcode = select(Postcode.insee).where(Postcode.postcode == wanted)
+            matches.append(
+                Nurse.id.in_(
+                    select(NurseZone.nurse_id).where(or_(NurseZone.insee == wanted, NurseZone.insee.in_(of_postcode)))
+                )
+            )
+        conditions.append(or_(*matches))
+    if state == "paused":
+        conditions.append(Nurse.paused_until > now)
+    elif state == "opted_out":
+        conditions.append(Nurse.opted_out_at.is_not(None))
+    total = session.scalar(select(func.count()).select_from(Nurse).where(*conditions)) or 0
+    nurses = list(
+        session.scalars(
+            select(Nurse)
+            .where(*conditions)
+            .options(selectinload(Nurse.zones), selectinload(Nurse.skills))
+            .order_by(Nurse.name, Nurse.id)
+            .limit(SHOWN)
         )
-        for offer in answered:
-            row = by_id[offer.nurse_id]
-            if len(row.recent) < RECENT_ANSWERS:
-                row.recent.append(offer)
+    )
+    names = commune_names(session, {z for n in nurses for z in n.zone_codes})
+    rows = [
+        NurseRow(
+            nurse,
+            sorted(names.get(z, z) for z in nurse.zone_codes),
+            nurse.paused_until is not None and nurse.paused_until > now,
+            [],
+        )
+        for nurse in nurses
+    ]
+    by_id = {row.nurse.id: row for row in rows}
+    for offer in recent_answers(session, list(by_id)):
+        by_id[offer.nurse_id].recent.append(offer)
     return rows, total
+
+
+class Answer(NamedTuple):
+    """One of a nurse's recent answers, as the list shows it."""
+
+    id: int
+    nurse_id: int
+    status: str
+    answered_at: datetime
+    reference: str
+
+
+def recent_answers(session: Session, nurse_ids: list[int]) -> list[Answer]:
+    """The last ``RECENT_ANSWERS`` answered offers of each nurse, newest first: the first entries
+    for her in the (nurse_id, answered_at, id) index, one subquery per rank, however long her
+    history."""
+    if not nurse_ids:
+        return []
+
+    def ranked(rank: int):
+        return (
+            select(Offer.id)
+            .where(Offer.nurse_id == Nurse.id, Offer.answered_at.is_not(None))
+            .order_by(Offer.answered_at.desc(), Offer.id.desc())
+            .limit(1)
+            .offset(rank)
+            .correlate(Nurse)
+            .scalar_subquery()
+        )
+
+    latest = Offer.id.in_([ranked(rank) for rank in range(RECENT_ANSWERS)])
+    return [
+        Answer(*row)
+        for row in session.execute(
+            select(Offer.id, Offer.nurse_id, Offer.status, Offer.answered_at, CareRequest.reference)
+            .select_from(Nurse)
+            .join(Offer, latest)
+            .join(CareRequest, CareRequest.id == Offer.request_id)
+            .where(Nurse.id.in_(nurse_ids))
+            .order_by(Offer.nurse_id, Offer.answered_at.desc(), Offer.id.desc())
+        )
+    ]
 
 
 @bp.get("")

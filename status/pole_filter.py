@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,4 +25,5 @@ def board_for_pole(session: Session, board: Board, raw_pole: str | None) -> tupl
     def keep(rows):
         return [row for row in rows if departments_of(row.request.insee, row.request.postcode) & codes]
 
-    return Board(keep(board.attention), keep(board.active), keep(board.recent)), pole, poles
+    kept = replace(board, attention=keep(board.attention), active=keep(board.active), recent=keep(board.recent))
+    return kept, pole, poles

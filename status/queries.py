@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from dispatch.lifecycle import ACTIVE as ACTIVE_STATUSES
 from dispatch.matching.candidates import request_communes
@@ -65,6 +65,8 @@ class Board:
     attention: list[BoardRow] = field(default_factory=list)
     active: list[BoardRow] = field(default_factory=list)
     recent: list[BoardRow] = field(default_factory=list)
+    page: int = 1  # of the "Non pourvues" filter
+    older_page: int | None = None  # the next page of the "Non pourvues" filter, when there is one
 
 
 def national(phone: str | None) -> str:
@@ -104,29 +106,90 @@ def offer_counts(session: Session, request_ids: list[int]) -> dict[int, OfferCou
     return counts
 
 
-def board(session: Session, now: datetime, *, department: str | None = None, status: str | None = None) -> Board:
-    """Requests still moving (what needs a human first), then those closed in the last day;
-    only those of a department (of the commune, else of the postcode) or a status when asked."""
-    query = select(CareRequest).where(
+# The board's rule for an unfilled request (issue 17): see ``unfilled_on_board``.
+UNFILLED_ON_BOARD = timedelta(days=7)
+# The "Non pourvues" filter lists every unfilled request, newest first, this many a page.
+UNFILLED_PAGE = 50
+MOVING_STATUSES = ("open", "accepted", "review")
+CLOSED_RECENTLY = ("confirmed", "cancelled")
+
+
+def unfilled_on_board(now: datetime) -> ColumnElement[bool]:
+    """Which unfilled requests the default board shows (in « À traiter »).
+
+    An unfilled request stays on the board until a coordinator acts on it (relaunches it, gives it
+    to a nurse or cancels it: it is then no longer ``unfilled``), or until ``UNFILLED_ON_BOARD``
+    (7 days) after its care start (its ``start_at``, else its creation), whichever comes first.
+    After that it leaves the default board but stays reachable: the status filter "Non pourvues"
+    (``statut=unfilled``) lists them all, newest first, ``UNFILLED_PAGE`` a page; its own page
+    and the day summary are unchanged. Read from the (status, start_at, created_at) index, so the
+    board does not read a year of unfilled requests.
+    """
+    since = now - UNFILLED_ON_BOARD
+    return and_(
+        CareRequest.status == "unfilled",
         or_(
-            CareRequest.status.in_(ACTIVE_STATUSES),
-            and_(CareRequest.status.in_(("confirmed", "cancelled")), CareRequest.updated_at >= now - RECENT),
+            CareRequest.start_at >= since,
+            and_(CareRequest.start_at.is_(None), CareRequest.created_at >= since),
+        ),
+    )
+
+
+def _in_department(query, department: str):
+    in_department = select(Commune.insee).where(Commune.department == department)
+    return query.where(
+        or_(
+            CareRequest.insee.in_(in_department),
+            and_(CareRequest.insee.is_(None), CareRequest.postcode.like(department[:2] + "%")),
         )
     )
-    if status:
-        query = query.where(CareRequest.status == status)
-    if department:
-        in_department = select(Commune.insee).where(Commune.department == department)
-        query = query.where(
-            or_(
-                CareRequest.insee.in_(in_department),
-                and_(CareRequest.insee.is_(None), CareRequest.postcode.like(department[:2] + "%")),
+
+
+def board(
+    session: Session,
+    now: datetime,
+    *,
+    department: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+) -> Board:
+    """Requests still moving (what needs a human first), then those closed in the last day;
+    only those of a department (of the commune, else of the postcode) or a status when asked.
+
+    Unfilled requests: those of ``unfilled_on_board`` by default; with ``status="unfilled"``,
+    every one, newest first, page ``page`` of ``UNFILLED_PAGE``. Each part is read by its own
+    indexed query (what it costs does not grow with the requests of the past)."""
+    loaded = select(CareRequest).options(selectinload(CareRequest.requester), selectinload(CareRequest.accepted_nurse))
+    parts = []
+    result = Board(page=max(page, 1))
+    if status in (None, "") or status in MOVING_STATUSES:
+        parts.append(loaded.where(CareRequest.status.in_([status] if status else MOVING_STATUSES)))
+    if not status:
+        parts.append(loaded.where(unfilled_on_board(now)))
+    if status in (None, "") or status in CLOSED_RECENTLY:
+        parts.append(
+            loaded.where(
+                CareRequest.status.in_([status] if status else CLOSED_RECENTLY),
+                CareRequest.updated_at >= now - RECENT,
             )
         )
-    requests = list(session.scalars(query))
+    paged = None
+    if status == "unfilled":
+        paged = (
+            loaded.where(CareRequest.status == "unfilled")
+            .order_by(CareRequest.created_at.desc(), CareRequest.id.desc())
+            .offset((result.page - 1) * UNFILLED_PAGE)
+            .limit(UNFILLED_PAGE + 1)
+        )
+        parts.append(paged)
+    requests: list[CareRequest] = []
+    for query in parts:
+        requests.extend(session.scalars(_in_department(query, department) if department else query))
+    if paged is not None and len(requests) > UNFILLED_PAGE:
+        requests = requests[:UNFILLED_PAGE]
+        result.older_page = result.page + 1
     names = commune_names(session, {r.insee for r in requests if r.insee})
     counts = offer_counts(session, [r.id for r in requests])
-    result = Board()
     for r in requests:
         attention = r.status in ATTENTION_STATUSES or (r.needs_attention and r.status in ACTIVE_STATUSES)
         commune = names.get(r.insee or "", "") or (f"CP {r.postcode}" if r.postcode else "inconnue")
@@ -137,7 +200,8 @@ def board(session: Session, now: datetime, *, department: str | None = None, sta
             result.active.append(row)
         else:
             result.recent.append(row)
-    result.attention.sort(key=lambda row: (not row.request.urgent, row.request.created_at))
+    if paged is None:  # the "Non pourvues" filter keeps its order: newest first
+        result.attention.sort(key=lambda row: (not row.request.urgent, row.request.created_at))
     result.active.sort(key=lambda row: (row.request.status != "open", not row.request.urgent, row.request.created_at))
     result.recent.sort(key=lambda row: row.request.updated_at, reverse=True)
     return result

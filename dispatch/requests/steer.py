@@ -187,25 +187,33 @@ def _figures(session: Session, ids: list[int], now: datetime) -> dict[int, tuple
             .group_by(Offer.nurse_id)
         ).all()
     )
-    latest = (
-        select(Offer.nurse_id, func.max(Offer.answered_at).label("at"))
-        .where(
-            Offer.nurse_id.in_(ids),
-            Offer.answered_at.is_not(None),
-            Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
-        )
-        .group_by(Offer.nurse_id)
-        .subquery()
-    )
     answers = {}
     for nurse_id, status, at in session.execute(
-        select(Offer.nurse_id, Offer.status, Offer.answered_at).join(
-            latest, (latest.c.nurse_id == Offer.nurse_id) & (latest.c.at == Offer.answered_at)
-        )
+        select(Offer.nurse_id, Offer.status, Offer.answered_at).where(Offer.id.in_(_last_answers(session, ids)))
     ):
         # A yes that came second ("taken" with an answer) is a yes all the same.
         answers[nurse_id] = Answer(OfferStatus.ACCEPTED if status == OfferStatus.TAKEN else status, at)
     return {i: (recent.get(i, 0), accepted.get(i, 0), answers.get(i)) for i in ids}
+
+
+def _last_answers(session: Session, ids: list[int]) -> list[int]:
+    """Each nurse's last answered offer (a yes or a no): the first entry for her in the
+    (nurse_id, answered_at, id) index, however long her history."""
+    if not ids:
+        return []
+    last = (
+        select(Offer.id)
+        .where(
+            Offer.nurse_id == Nurse.id,
+            Offer.answered_at.is_not(None),
+            Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.TAKEN)),
+        )
+        .order_by(Offer.answered_at.desc(), Offer.id.desc())
+        .limit(1)
+        .correlate(Nurse)
+        .scalar_subquery()
+    )
+    return [i for i in session.scalars(select(last).where(Nurse.id.in_(ids))) if i is not None]
 
 
 def _skilled(session: Session, ids: list[int], skill: str | None) -> set[int]:
