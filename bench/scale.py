@@ -230,12 +230,12 @@ def page(side: Side, path: str):
     return fetch
 
 
-def plan_fn(side: Side):
-    settings = load_settings({**_env(side.stack), "DISPATCH_POLICY": "adaptive"})
+def plan_fn(side: Side, policy: str = "adaptive"):
+    settings = load_settings({**_env(side.stack), "DISPATCH_POLICY": policy})
     session = side.stack.sessionmaker()
     now = utcnow()
     request = CareRequest(
-        reference=f"98{len(side.label):04d}", channel="api", insee=side.largest, care_type="pansement",
+        reference=f"98{len(side.label):02d}{len(policy):02d}", channel="api", insee=side.largest, care_type="pansement",
         status="open", wave=0, round=1, created_at=now, updated_at=now, dispatch_started_at=now, next_wave_at=now,
         callback_phone="+33477000001",
     )  # fmt: skip
@@ -243,9 +243,10 @@ def plan_fn(side: Side):
     session.commit()
     window = lifecycle.care_window(settings, request, now)
     plan = adaptive_wave(session, settings, request, now, window)
-    side.policy = "adaptive" if plan is not None else "fixed (history too thin)"
     size = len(plan_next_wave(session, settings, request, now).nurse_ids)
-    side.policy += f", {size} nurses"
+    if policy == "adaptive":
+        side.policy = "adaptive" if plan is not None else "fixed (history too thin)"
+        side.policy += f", {size} nurses"
     return lambda: plan_next_wave(session, settings, request, utcnow())
 
 
@@ -440,6 +441,8 @@ def run_case(case: Case, args) -> None:
             target,
         )
         table.ratio_row("2. wave plan p95", "ms", plans["day one"], plans["after history"], 95)
+        fixed = interleaved(sides, lambda s: plan_fn(s, "fixed"), runs)
+        table.ratio_row("2b. wave plan, DISPATCH_POLICY=fixed, p50", "ms", fixed["day one"], fixed["after history"], 50)
 
         # 3-6. pages
         for side in sides:
