@@ -66,20 +66,19 @@ def communes_table() -> list[tuple[str, str, str, float, float]]:
 # --- COPY text format ----------------------------------------------------------------------------
 
 _days: dict[int, str] = {}
+_HMS = [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
 
 
 def ts(t: float | None) -> str:
     """Epoch seconds → a naive UTC ``timestamp`` literal (as ``models.base.UTCDateTime`` stores)."""
     if t is None:
         return "\\N"
-    day = int(t // 86400)
+    day, rest = divmod(t, 86400)
     text = _days.get(day)
     if text is None:
         text = _days[day] = datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d ")
-    rest = t - day * 86400
-    h, rest = divmod(rest, 3600)
-    m, s = divmod(rest, 60)
-    return f"{text}{int(h):02d}:{int(m):02d}:{s:09.6f}"
+    whole = int(rest)
+    return f"{text}{_HMS[whole]}.{int((rest - whole) * 1e6):06d}"
 
 
 def js(**data) -> str:
@@ -100,9 +99,11 @@ def js(**data) -> str:
 def val(v) -> str:
     if v is None:
         return "\\N"
-    if isinstance(v, bool):
-        return "t" if v else "f"
-    return str(v)
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    return v if v.__class__ is str else str(v)
 
 
 class Copier:
@@ -226,12 +227,13 @@ PAYLOAD = '{"MessageStatus": "delivered", "AccountSid": "AC000000000000000000000
 class History:
     """The rows of ``per_day`` requests a day over ``days`` days (see the module's doc)."""
 
-    def __init__(self, conn, communes, nurses: dict, *, days: int, per_day: int, seed: int = 18, first_id: int = 1):
+    def __init__(self, conn, communes, nurses: dict, *, days: int, per_day: int, seed: int = 18, texts: bool = True):
         self.conn, self.communes, self.days, self.per_day = conn, communes, days, per_day
+        self.texts = texts  # False: no texts, receipts nor their events (the nation's lean build)
         self.rng = random.Random(seed)
         self.copier = Copier(conn)
         self.declared = nurses["declared"]
-        self.ids = dict.fromkeys(("request", "offer", "message", "call", "event"), first_id - 1)
+        self.ids = dict.fromkeys(("request", "offer", "message", "call", "event"), 0)
         # A request's commune: where nurses are (weighted by the nurses who declare it).
         self.zone_pool = [c for c, ns in self.declared.items() for _ in ns]
         self.near = neighbour_lists(communes, 30)
@@ -246,6 +248,8 @@ class History:
 
     def text_out(self, request_id, nurse_id, offer_id, kind, to, body, at, *, delivered=True, event=True):
         """An outbound SMS sent at ``at``: the outbox row, its sent/delivered receipts and events."""
+        if not self.texts:
+            return
         mid = self.next("message")
         sid = SID.format(mid)
         status = "delivered" if delivered else "undelivered"
@@ -264,6 +268,8 @@ class History:
             )
 
     def text_in(self, request_id, nurse_id, phone, body, at) -> None:
+        if not self.texts:
+            return
         mid = self.next("message")
         sid = SID.format(mid)
         self.copier.add(
