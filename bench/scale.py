@@ -86,6 +86,8 @@ class Side:
     token: str = ""
     big_reference: str = ""
     zones: dict = field(default_factory=dict)
+    skills: dict = field(default_factory=dict)
+    hours: dict = field(default_factory=dict)
     app: object = None
     client: object = None
     counts: dict = field(default_factory=dict)
@@ -106,7 +108,7 @@ def build(side: Side, case: Case, communes, history: bool) -> None:
     with psycopg.connect(pg_url(side.stack)) as conn:
         nurses = seedmod.seed_nurses_copy(conn, communes, case.nurses)
         seedmod.seed_requesters(conn)
-        side.zones = nurses["zones"]
+        side.zones, side.skills, side.hours = nurses["zones"], nurses["skills"], nurses["hours"]
         largest = max(nurses["declared"], key=lambda c: len(nurses["declared"][c]))
         side.largest = communes[largest][0]
         h = seedmod.History(
@@ -275,7 +277,9 @@ def import_csv(side: Side) -> str:
     path = side.stack.tmp / "nurses.csv"
     lines = ["name,phone,zones,skills,availability"]
     for nurse_id in sorted(side.zones)[:IMPORTED]:
-        lines.append(f"Infirmière {nurse_id - 1},{nurse_phone(nurse_id - 1)},{' '.join(side.zones[nurse_id])},,")
+        zones = " ".join(f"insee:{code}" for code in side.zones[nurse_id])  # as declared, not read as postcodes
+        skills = " ".join(sorted(side.skills[nurse_id]))
+        lines.append(f"Infirmière {nurse_id - 1},{nurse_phone(nurse_id - 1)},{zones},{skills},{side.hours[nurse_id]}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(path)
 

@@ -184,17 +184,12 @@ def seed_nurses_copy(conn, communes, count: int, *, seed: int = 17) -> dict:
     declared: dict[int, list[int]] = {}
     zones: dict[int, list[str]] = {}
     skills: dict[int, set[str]] = {}
+    hours: dict[int, str] = {}
     created = time.time() - 400 * 86400
     for i, home in enumerate(choose_homes(communes, count, rng)):
         nurse_id = i + 1
-        copier.add(
-            "nurses",
-            nurse_id,
-            nurse_phone(i),
-            f"Infirmière {i}",
-            "mon-fri 07:00-19:00" if rng.random() < 0.25 else "",
-            ts(created),
-        )
+        hours[nurse_id] = "mon-fri 07:00-19:00" if rng.random() < 0.25 else ""
+        copier.add("nurses", nurse_id, nurse_phone(i), f"Infirmière {i}", hours[nurse_id], ts(created))
         for c in near[home][: rng.randint(1, 4)] or [home]:
             copier.add("nurse_zones", nurse_id, communes[c][0])
             zones.setdefault(nurse_id, []).append(communes[c][0])
@@ -211,7 +206,7 @@ def seed_nurses_copy(conn, communes, count: int, *, seed: int = 17) -> dict:
     with conn.cursor() as cur:
         cur.execute("SELECT setval('nurses_id_seq', %s)", (count,))
     conn.commit()
-    return {"declared": declared, "zones": zones, "skills": skills, "count": count}
+    return {"declared": declared, "zones": zones, "skills": skills, "hours": hours, "count": count}
 
 
 # --- history ---------------------------------------------------------------------------------------
