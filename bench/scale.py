@@ -194,25 +194,33 @@ def _env(stack: Stack) -> dict:
 # --- timing ------------------------------------------------------------------------------------
 
 
-def timed(fn, runs: int) -> list[float]:
+def timed(fn, runs: int, limit_s: float = float("inf")) -> list[float]:
+    """``runs`` calls, or fewer once they took ``limit_s`` (one at least)."""
     out = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
+        if sum(out) > limit_s:
+            break
     return out
 
 
-def interleaved(sides: list[Side], make, runs: int, blocks: int = 4) -> dict[str, list[float]]:
-    """``make(side)`` → a function; run in ``blocks`` alternating blocks, after one warm-up call each."""
+def interleaved(sides: list[Side], make, runs: int, blocks: int = 4, budget_s: float = 40.0) -> dict[str, list[float]]:
+    """``make(side)`` → a function; run in ``blocks`` alternating blocks, after one warm-up call each.
+
+    A slow measure (a warm-up over 5 s) runs in two blocks of one call; otherwise each side
+    spends about ``budget_s`` at most.
+    """
     fns = {s.label: make(s) for s in sides}
-    for fn in fns.values():
-        fn()
+    warm = max(timed(fn, 1)[0] for fn in fns.values())
+    if warm > 5:
+        blocks, runs = 2, 2
     out = {s.label: [] for s in sides}
     per = max(1, runs // blocks)
     for _ in range(blocks):
         for s in sides:
-            out[s.label] += timed(fns[s.label], per)
+            out[s.label] += timed(fns[s.label], per, budget_s / blocks)
     return out
 
 
