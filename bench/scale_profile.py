@@ -21,16 +21,16 @@ import scale
 import scale_seed as seedmod
 from common import Stack, say
 from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from dispatch.clock import utcnow
-from dispatch.config import load_settings
 
 
 class Captured:
-    """The statements an engine sends while active (SELECTs and UPDATEs, with their parameters)."""
+    """The SELECTs any engine sends while active (the script's and the app's), with their parameters."""
 
-    def __init__(self, engine):
-        self.engine, self.statements = engine, []
+    def __init__(self):
+        self.engine, self.statements = Engine, []
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._keep)
@@ -63,10 +63,14 @@ def explain(engine, statements, top: int = 3) -> None:
             say(f"      {line}")
 
 
-def profiled(label: str, fn, engine, *, explain_top: int = 3, rows: int = 18) -> None:
+EXPLAIN_TOP = 3
+
+
+def profiled(label: str, fn, engine, *, explain_top: int | None = None, rows: int = 30) -> None:
+    explain_top = EXPLAIN_TOP if explain_top is None else explain_top
     say(f"\n## {label}")
     fn()  # warm
-    with Captured(engine) as captured:
+    with Captured() as captured:
         profile = cProfile.Profile()
         t0 = time.perf_counter()
         profile.enable()
@@ -77,7 +81,7 @@ def profiled(label: str, fn, engine, *, explain_top: int = 3, rows: int = 18) ->
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(rows)
     for line in out.getvalue().splitlines():
-        if line.strip() and not line.startswith(("   Ordered", "         ")):
+        if line.strip() and not line.startswith(("   Ordered", "         ")) and "site-packages/werkzeug" not in line:
             say("  " + line[:200])
     if captured.statements and explain_top:
         explain(engine, captured.statements, explain_top)
@@ -88,9 +92,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--case", choices=("region", "nation"), default="region")
     parser.add_argument("--only", default="plan,post,search,board,request,summary,import,purge")
+    parser.add_argument("--explain", type=int, default=3, help="slowest SELECTs to explain per measure")
     args = parser.parse_args()
     case = (scale.QUICK if args.quick else scale.CASES)[args.case]
     wanted = set(args.only.split(","))
+    global EXPLAIN_TOP
+    EXPLAIN_TOP = args.explain
     with Stack(f"scale_profile_{case.name}", telephony="twilio") as stack:
         communes = [c for c in seedmod.communes_table() if not case.departments or c[2] in case.departments]
         side = scale.Side("after history", stack)
@@ -155,7 +162,6 @@ def main() -> None:
             for line in out.getvalue().splitlines():
                 if line.strip():
                     say("  " + line[:200])
-        load_settings  # noqa: B018 (kept for interactive use)
 
 
 if __name__ == "__main__":
