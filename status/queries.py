@@ -251,7 +251,13 @@ def request_timeline(session: Session, request: CareRequest, now: datetime) -> l
     nurse's other requests.
     """
     items: list[TimelineItem] = []
-    for e in session.scalars(select(Event).where(Event.request_id == request.id).order_by(Event.at, Event.id)):
+    events = (
+        select(Event)
+        .where(Event.request_id == request.id)
+        .order_by(Event.at, Event.id)
+        .options(selectinload(Event.nurse))  # the nurses' names: one query, not one per event
+    )
+    for e in session.scalars(events):
         tone = "alert" if e.kind in ALERT_EVENTS else ""
         actor = "système" if e.actor == "system" else national(e.actor) if e.actor.startswith("+") else e.actor
         items.append(TimelineItem(e.at, "event", labels.event(e.kind), actor, _event_detail(e), tone))

@@ -94,7 +94,7 @@ def record_status(
             nurse=nurse,
             status=status,
             code=code,
-            text=message.kind,
+            message_kind=message.kind,
             to=None if nurse else message.to_phone,
         )
     if offer is None:

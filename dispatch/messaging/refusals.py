@@ -32,7 +32,7 @@ class Refusals:
             return offer_failed(session, session.get(Offer, message.offer_id), now, err.code, str(err))
         if message.request_id:
             request = session.get(CareRequest, message.request_id)
-            record(session, request, "sms_failed", now, to=message.to_phone, code=err.code, text=message.kind)
+            record(session, request, "sms_failed", now, to=message.to_phone, code=err.code, message_kind=message.kind)
         return []
 
     def call(self, session: Session, call: Call, err: TelephonyError, now: datetime) -> list[Effect]:

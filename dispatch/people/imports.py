@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dispatch.hours import HoursError, WeeklyHours
 from dispatch.phones import PhoneError, normalize_phone
@@ -378,23 +378,29 @@ def import_nurses(session: Session, data: bytes, *, skip_invalid: bool = False) 
 
 
 def _write_nurses(session: Session, rows: list[_NurseRow], result: ImportResult) -> None:
+    # The existing nurses come with their zones and skills (two queries per chunk, not two
+    # per nurse); a new nurse's collections are empty without a query. One flush at the end.
     existing: dict[str, Nurse] = {}
     for chunk in _chunks([r.phone for r in rows]):
-        existing.update({n.phone: n for n in session.scalars(select(Nurse).where(Nurse.phone.in_(chunk)))})
-    for row in rows:
-        nurse = existing.get(row.phone)
-        if nurse is None:
-            nurse = Nurse(phone=row.phone, name=row.name, availability=row.availability or "")
-            session.add(nurse)
-            result.created += 1
-        else:
-            nurse.name = row.name
-            if row.availability is not None:
-                nurse.availability = row.availability
-            result.updated += 1
-        _replace(nurse.zones, set(row.zones), lambda code: NurseZone(insee=code), "insee")
-        if row.skills is not None:
-            _replace(nurse.skills, set(row.skills), lambda skill: NurseSkill(skill=skill), "skill")
+        query = (
+            select(Nurse).where(Nurse.phone.in_(chunk)).options(selectinload(Nurse.zones), selectinload(Nurse.skills))
+        )
+        existing.update({n.phone: n for n in session.scalars(query)})
+    with session.no_autoflush:
+        for row in rows:
+            nurse = existing.get(row.phone)
+            if nurse is None:
+                nurse = Nurse(phone=row.phone, name=row.name, availability=row.availability or "")
+                session.add(nurse)
+                result.created += 1
+            else:
+                nurse.name = row.name
+                if row.availability is not None:
+                    nurse.availability = row.availability
+                result.updated += 1
+            _replace(nurse.zones, set(row.zones), lambda code: NurseZone(insee=code), "insee")
+            if row.skills is not None:
+                _replace(nurse.skills, set(row.skills), lambda skill: NurseSkill(skill=skill), "skill")
     session.flush()
 
 

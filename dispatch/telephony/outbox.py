@@ -307,7 +307,7 @@ def note_sent(
         set_committed_value(message, name, value)
     if offer is None:
         if request is not None:
-            record(session, request, "sms_sent", now, to=message.to_phone, text=message.kind)
+            record(session, request, "sms_sent", now, to=message.to_phone, message_kind=message.kind)
         return []
     record(session, offer.request, "offer_sent", now, nurse=offer.nurse, wave=offer.wave)
     moved = session.execute(

@@ -191,6 +191,8 @@ def test_repeated_webhooks_change_nothing_twice(app, client, session, region):
     session.rollback()
     assert session.scalar(select(func.count()).where(Event.kind == "declined")) == 1
     assert session.scalar(select(func.count()).where(Event.kind == "delivery")) == 1
+    delivery = session.scalar(select(Event).where(Event.kind == "delivery"))
+    assert delivery.data == {"status": "delivered", "message_kind": "offer"}  # a code, no free text
     assert session.scalar(select(func.count()).where(Message.direction == "in")) == 1
 
 

@@ -19,7 +19,7 @@ from dispatch.app.factory import create_app
 from dispatch.app.migrate import alembic_config, upgrade
 from dispatch.clock import utcnow
 from dispatch.services import reset_services
-from models import Commune, Nurse, Offer, make_engine, make_sessionmaker
+from models import CareRequest, Commune, Event, Nurse, Offer, make_engine, make_sessionmaker
 from status import queries
 from status.nurses import RECENT_ANSWERS, recent_answers
 from tests.integration.test_migrations import fresh_url  # noqa: F401 (a fixture)
@@ -201,6 +201,32 @@ def test_recent_answers_are_each_nurse_s_latest_four(session):
     for nurse_id, mine in answered.items():
         assert [o.id for o in offers if o.nurse_id == nurse_id] == [o.id for o in mine[:RECENT_ANSWERS]]
     assert recent_answers(session, []) == []
+
+
+def test_a_request_s_timeline_reads_its_events_nurses_in_one_query(session):
+    nurses = [make_nurse(session, f"Infirmière {i}", f"06 12 34 57 {i:02d}", [SAINT_CHAMOND]) for i in range(6)]
+    request = make_request_row(session, SAINT_CHAMOND, "42400", utcnow(), status="open")
+    for nurse in nurses:
+        for kind in ("offer_sent", "delivery"):
+            session.add(Event(request_id=request.id, nurse_id=nurse.id, kind=kind, data={"wave": 1}, at=utcnow()))
+    session.commit()
+    session.expunge_all()
+    request = session.get(CareRequest, request.id)
+    reads: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM nurses" in statement:
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        timeline = queries.request_timeline(session, request, utcnow())
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    names = {n.name for n in nurses}
+    assert sum(1 for item in timeline if any(name in item.detail for name in names)) == 12
+    assert len(reads) <= 2  # the events' nurses, and the offered nurses for the texts
 
 
 # --- every page reads history through an index -----------------------------------------------

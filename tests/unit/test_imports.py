@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dispatch.people.imports import ImportResult, import_nurses, import_requesters, parse_kind
 from models import Nurse, Postcode, Requester, RequesterPhone
@@ -87,6 +87,50 @@ def test_reimport_updates_by_phone(raw_session):
     assert sophie.zone_codes == ["42123"]
     # Columns left out keep what the nurse had.
     assert sophie.availability == "mon-fri 07:00-19:30"
+
+
+def _statements(session, run) -> list[str]:
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen
+
+
+def _nurses_csv(count: int, zone: str, skill: str, prefix: str = "Infirmière") -> bytes:
+    lines = [f"{prefix} N°{i},06 00 00 {i // 100:02d} {i % 100:02d},{zone},{skill}," for i in range(count)]
+    return csv_bytes("name,phone,zones,skills,availability\n" + "\n".join(lines) + "\n")
+
+
+def test_import_reads_zones_and_skills_with_the_nurses_not_one_nurse_at_a_time(raw_session):
+    created = _statements(raw_session, lambda: import_nurses(raw_session, _nurses_csv(30, "42400", "perfusion")))
+    raw_session.commit()
+    raw_session.expunge_all()
+    # New nurses: their empty collections cost no query.
+    assert not [s for s in created if s.startswith("SELECT") and ("nurse_zones" in s or "nurse_skills" in s)]
+
+    flushes: list[int] = []
+    event.listen(raw_session, "after_flush", lambda *_: flushes.append(1))
+    updated = _statements(
+        raw_session, lambda: import_nurses(raw_session, _nurses_csv(30, "42800", "sortie", prefix="Élodie"))
+    )
+    raw_session.commit()
+    assert len(flushes) <= 2  # the import's own flush and the commit's: no autoflush per nurse
+    # Existing nurses: their zones and skills come in one query each, whatever their number.
+    assert len([s for s in updated if s.startswith("SELECT") and "FROM nurse_zones" in s]) == 1
+    assert len([s for s in updated if s.startswith("SELECT") and "FROM nurse_skills" in s]) == 1
+    raw_session.expire_all()
+    nurses = raw_session.scalars(select(Nurse).order_by(Nurse.id)).all()
+    assert len(nurses) == 30
+    assert {tuple(n.skill_names) for n in nurses} == {("sortie",)}
+    assert {n.search_text for n in nurses[:2]} == {"elodie n°0", "elodie n°1"}  # the folded name follows
 
 
 def test_reimport_keeps_pause_and_opt_out_and_replaces_skills(raw_session):
