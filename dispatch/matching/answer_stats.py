@@ -151,7 +151,7 @@ def _accepted(session: Session, rows, now: datetime) -> dict[int, list[datetime]
     texted = [row[3] for row in rows if row[3] is not None]
     if not texted:
         return {}
-    since = (min(texted) - timedelta(days=1)).replace(tzinfo=UTC)  # before any local midnight needed
+    since = (min(texted) - timedelta(days=2)).replace(tzinfo=UTC)  # before any local midnight needed (25 h days)
     until = max(texted).replace(tzinfo=UTC)
     taken: dict[int, list[datetime]] = defaultdict(list)
     for nurse_id, at in session.execute(
