@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import pickle
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from statistics import median
@@ -44,6 +46,25 @@ def _reference_extend(session, known, nurse_ids, now, tz, *, request_id=None):
     return history.reference_history(session, nurse_ids, now, tz, request_id=request_id)
 
 
+def _base(workdir: Path, options: WeekOptions, keep: Path | None):
+    """The week simulation's base (built, or read back from ``keep`` when built with the same options)."""
+    saved = (
+        keep / f"base-{options.seed}-{options.warmup_days}-{options.nurses}-{options.requests}.pickle" if keep else None
+    )
+    if saved is not None and saved.exists():
+        base = pickle.loads(saved.read_bytes())  # noqa: S301 - our own file
+        print(f"history read back from {saved}")
+        return base
+    started = time.perf_counter()
+    base = build_base(workdir, options)
+    print(f"region and {options.warmup_days} days of history built in {time.perf_counter() - started:.0f} s")
+    if saved is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        copy_database(base.path, saved.with_suffix(".db"))
+        saved.write_bytes(pickle.dumps(replace(base, path=saved.with_suffix(".db"))))
+    return base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.plan_agreement", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -51,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=2.0, help="days of the week planned both ways")
     parser.add_argument("--nurses", type=int, default=1500)
     parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--keep", type=Path, help="a folder to keep the built history in, and reuse it from")
     args = parser.parse_args(argv)
     options = WeekOptions(
         seed=args.seed, warmup_days=args.warmup_days, nurses=args.nurses, requests=args.requests,
@@ -62,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     compared: list[tuple] = []  # (same order, same set, same size, same wait, [|Δ chance|])
     times = {"reference": [], "summary": []}
     try:
-        started = time.perf_counter()
-        base = build_base(workdir, options)
-        print(f"region and {args.warmup_days} days of history built in {time.perf_counter() - started:.0f} s")
+        base = _base(workdir, options, args.keep)
         path = workdir / "agreement.db"
         copy_database(base.path, path)
         url = f"sqlite:///{path}"

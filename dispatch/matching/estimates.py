@@ -29,7 +29,7 @@ its own evidence is what keeps the picked nurses' estimates honest.
 
 **Input: sums, not offers** (issue 17). The fit reads each nurse's offers summed
 (:class:`Answers`): answered offers per hour (count, Σ log-delay) and Σ log-delay², silent ones
-per hour in bins of log-exposure ``BIN`` wide, answers and yeses per load; every sum the fit
+per hour in bins of log-exposure ``BIN`` wide (count and Σ log-exposure), answers and yeses per load; every sum the fit
 takes is taken from those, by the same formulas, so exact bins (width 0) give the figures of the
 fit one offer at a time up to the rounding of sums taken in another order
 (tests/unit/test_estimates.py). A nurse's sums are kept in a row (``nurse_answer_stats``) and a
@@ -48,7 +48,7 @@ from typing import NamedTuple
 MAX_P = 0.99
 EM_ROUNDS = 4
 HOURS = 24
-BIN = 0.1  # width of a silent offer's log-exposure bin (Answers): exposures within ±5 %
+BIN = 0.1  # width of a silent offer's log-exposure bin (Answers): exposures within ±5 % of the bin's mean
 # Local hour bands a nurse's own figures are kept by: before her morning round ends, late
 # morning, lunch, afternoon, evening round. Several hours per band so that a few weeks give
 # data; the pool's figures, with many more offers, are kept by the hour.
@@ -174,9 +174,9 @@ _Logs = tuple[_Answered, _Silent]
 
 
 def bin_of(x: float, width: float = BIN) -> float:
-    """The log-exposure a silent offer is counted at: the centre of its bin (``x`` itself when
-    ``width`` is 0)."""
-    return (math.floor(x / width) + 0.5) * width if width else x
+    """The bin a silent offer's log-exposure is counted in: its index, or ``x`` itself when
+    ``width`` is 0 (exact)."""
+    return math.floor(x / width) if width else x
 
 
 @dataclass
@@ -185,16 +185,18 @@ class Answers:
 
     Every sum the fit takes over offers is taken from these: answered offers per local hour
     (count, Σx with x = ln max(exposure, 1 s)) and Σx² over them all (for :func:`_sigma`:
-    Σ(x − mean)² = Σx² − (Σx)²/n); silent (censored) offers per local hour as a histogram of x
-    (bins ``BIN`` wide, the centre standing for its offers: exposures within ±5 %; width 0 keeps
+    Σ(x − mean)² = Σx² − (Σx)²/n); silent (censored) offers per local hour in bins of x
+    ``BIN`` wide, each bin's count and Σx: the EM reads a bin as its count of offers at the
+    bin's mean x (the mean, not the centre, so that the error is of the second order: the EM's
+    terms are smooth in x, and their first-order deviations cancel over the bin; width 0 keeps
     each x); answers and yeses per load (patients accepted earlier that local day). Kept in a
-    row per nurse (``nurse_answer_stats``, :mod:`dispatch.matching.answer_stats`) and added to
-    or subtracted from one offer at a time by its key (:func:`key_of`).
+    row per nurse (``nurse_answer_stats``, :mod:`dispatch.matching.answer_stats`), added to or
+    subtracted from one offer at a time by its key (:func:`key_of`).
     """
 
     answered: dict[int, list[float]] = field(default_factory=dict)  # hour → [count, Σx]
     squares: float = 0.0  # Σx² over her answered offers
-    silent: dict[int, dict[float, float]] = field(default_factory=dict)  # hour → {x: count}
+    silent: dict[int, dict[float, list[float]]] = field(default_factory=dict)  # hour → {bin: [count, Σx]}
     willing: dict[int, list[int]] = field(default_factory=dict)  # load → [answers, yeses]
 
     @classmethod
@@ -211,7 +213,7 @@ class Answers:
         if answered:
             self.answer(hour, x, bool(yes), load, sign)
         else:
-            self.silence(hour, bin_of(x, width), sign)
+            self.silence(hour, bin_of(x, width), sign, 1, x)
 
     def subtract(self, record: OfferRecord | tuple, width: float = BIN) -> None:
         self.add(record, width, -1)
@@ -231,13 +233,15 @@ class Answers:
         else:
             self.willing.pop(load, None)
 
-    def silence(self, hour: int, x: float, sign: int = 1, count: float = 1) -> None:
+    def silence(self, hour: int, key: float, sign: int, count: float, total: float) -> None:
+        """``count`` silent offers of log-exposures summing to ``total`` in bin ``key`` of ``hour``."""
         bins = self.silent.setdefault(hour, {})
-        left = bins.get(x, 0) + sign * count
+        mine = bins.get(key, (0, 0.0))
+        left = mine[0] + sign * count
         if left:
-            bins[x] = left
-        else:
-            bins.pop(x, None)
+            bins[key] = [left, mine[1] + sign * total]
+        else:  # a bin emptied: no rounding residue kept
+            bins.pop(key, None)
             if not bins:
                 del self.silent[hour]
 
@@ -251,8 +255,8 @@ class Answers:
                 self.answered.pop(hour, None)
         self.squares = self.squares + sign * other.squares if self.answered else 0.0
         for hour, bins in other.silent.items():
-            for x, count in bins.items():
-                self.silence(hour, x, sign, count)
+            for key, (count, total) in bins.items():
+                self.silence(hour, key, sign, count, total)
         for load, (answers, yeses) in other.willing.items():
             mine = self.willing.get(load, (0, 0))
             if mine[0] + sign * answers or mine[1] + sign * yeses:
@@ -264,7 +268,7 @@ class Answers:
         return Answers(
             {h: list(v) for h, v in self.answered.items()},
             self.squares,
-            {h: dict(b) for h, b in self.silent.items()},
+            {h: {k: list(v) for k, v in b.items()} for h, b in self.silent.items()},
             {k: list(v) for k, v in self.willing.items()},
         )
 
@@ -274,34 +278,39 @@ class Answers:
     def yeses(self) -> float:
         return sum(yeses for _, yeses in self.willing.values())
 
+    def silences(self) -> float:
+        return sum(count for bins in self.silent.values() for count, _ in bins.values())
+
     def logs(self, hours: Iterable[int] | None = None) -> _Logs:
-        """What :func:`_em` reads, for ``hours`` only when given."""
+        """What :func:`_em` reads, for ``hours`` only when given: a silent bin as its count at its mean."""
         keep = range(HOURS) if hours is None else hours
         answered = [(h, *self.answered[h]) for h in keep if h in self.answered]
-        silent = [(h, x, count) for h in keep if h in self.silent for x, count in sorted(self.silent[h].items())]
+        silent = [
+            (h, total / count, count)
+            for h in keep
+            if h in self.silent
+            for _, (count, total) in sorted(self.silent[h].items())
+        ]
         return answered, silent  # type: ignore[return-value]
 
-    # --- as kept in the database (JSON: keys are strings; silent x by its bin's index) ----------
+    # --- as kept in the database (JSON: keys are strings) ---------------------------------------
 
-    def to_json(self, width: float = BIN) -> dict:
+    def to_json(self) -> dict:
         return {
             "a": {str(h): v for h, v in sorted(self.answered.items())},
             "q": self.squares,
-            "s": {
-                str(h): {str(round(x / width - 0.5)): c for x, c in sorted(bins.items())}
-                for h, bins in sorted(self.silent.items())
-            },
+            "s": {str(h): {str(k): v for k, v in sorted(bins.items())} for h, bins in sorted(self.silent.items())},
             "w": {str(k): v for k, v in sorted(self.willing.items())},
         }
 
     @classmethod
-    def from_json(cls, data: dict | None, width: float = BIN) -> Answers:
+    def from_json(cls, data: dict | None) -> Answers:
         if not data:
             return cls()
         return cls(
             {int(h): list(v) for h, v in data.get("a", {}).items()},
             float(data.get("q", 0.0)),
-            {int(h): {(int(i) + 0.5) * width: c for i, c in bins.items()} for h, bins in data.get("s", {}).items()},
+            {int(h): {int(k): list(v) for k, v in bins.items()} for h, bins in data.get("s", {}).items()},
             {int(k): list(v) for k, v in data.get("w", {}).items()},
         )
 
@@ -311,19 +320,20 @@ class Answers:
         if kind == "a":
             self.answer(int(parts[0]), float(parts[1]), parts[2] == "1", int(parts[3]), sign)
         elif kind == "s":
-            self.silence(int(parts[0]), (int(parts[1]) + 0.5) * width, sign)
+            x = float(parts[1])
+            self.silence(int(parts[0]), bin_of(x, width), sign, 1, x)
         else:
             raise ValueError(f"not an offer's contribution: {key!r}")
 
 
-def key_of(record: OfferRecord | tuple, width: float = BIN) -> str:
-    """An offer's contribution as a short text: ``a|hour|x|yes|load`` (x exact: ``repr`` reads
-    back to the same float) or ``s|hour|bin``."""
+def key_of(record: OfferRecord | tuple) -> str:
+    """An offer's contribution as a short text: ``a|hour|x|yes|load`` or ``s|hour|x`` (x exact:
+    ``repr`` reads back to the same float, so that subtracting it takes out what was added)."""
     hour, exposure_s, answered, yes, load = record
     x = math.log(max(exposure_s, 1.0))
     if answered:
         return f"a|{hour}|{x!r}|{int(bool(yes))}|{load}"
-    return f"s|{hour}|{math.floor(x / width)}"
+    return f"s|{hour}|{x!r}"
 
 
 def _fit(
