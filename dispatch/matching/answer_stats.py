@@ -12,7 +12,9 @@ simulations call it from their sweeper too), does the counting, in bounded batch
     exposed until then; else still open, exposed exactly ``LIVE`` (a day), where a plan would
     read "until now". That cap changes nothing that matters: with answer delays of minutes
     (median about 10 min, σ of the log about 1.2), the chance of a first answer beyond a day
-    is Φ(−(ln 86400 − ln 600) / 1.2) ≈ 2e-5, so a day of silence and sixty say the same. The
+    is Φ(−(ln 86400 − ln 600) / 1.2) ≈ 2e-5, so a day of silence and sixty say the same (a
+    night-time or slow nurse's tail is longer; ``bench/plan_agreement.py`` measures what the cap
+    and the bins change together: on the simulated week, no plan in 452). The
     load of an answered offer (patients she accepted from that local midnight until the text)
     is taken at counting time, a day after the text: the day is over. The offer's
     ``counted`` column keeps its contribution (``estimates.key_of``), so that it can be taken
@@ -21,8 +23,8 @@ simulations call it from their sweeper too), does the counting, in bounded batch
     marked ``r`` (retired).
 
 Since a plan reads the uncounted offers one by one, exactly as it reads them when counted,
-*when* an offer is counted changes none of a plan's figures (but for the day's cap and the
-bin of a silent exposure): one periodic pass is enough, and a late pass only makes plans read
+*when* an offer is counted changes none of a plan's figures (but for the day's cap, the bin
+of a silent exposure and the sums' rounding): one periodic pass is enough, and a late pass only makes plans read
 a few more rows. A first pass on an old database catches up over several passes (``limit``).
 
 A counted offer that changes afterwards is stale in her row: a very late answer (days after
