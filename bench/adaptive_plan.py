@@ -50,6 +50,7 @@ from bench.sim_region import load_places, make_nurses
 from bench.sim_report import measure, percentile, table
 from bench.simulate import TIMEZONE, Options, build_base, copy_database, day_requests, strategy_settings
 from dispatch.app.migrate import upgrade
+from dispatch.lifecycle import care_window
 from dispatch.matching import estimates, history, policy
 from dispatch.matching.answer_stats import count_offers
 from dispatch.matching.candidates import rank_candidates
@@ -204,7 +205,8 @@ def time_zones(url: str, settings, old: dict, repeats: int, options_day) -> bool
                     with counting_reads(reads):  # once more, untimed
                         dispatch.matching.waves.plan_next_wave(session, settings, request, now)
                     if wave == 0:
-                        pool = rank_candidates(session, request, now, now, limit=policy.ZONE_POOL)
+                        window = care_window(settings, request, now)
+                        pool = rank_candidates(session, request, now, window, limit=policy.ZONE_POOL)
                         figures[compare_figures(session, old, [c.nurse_id for c in pool], now, request.id)] += 1
                         # The second wave: the first one's nurses texted 3 minutes ago, silent.
                         session.add_all(
