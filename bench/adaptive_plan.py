@@ -193,6 +193,10 @@ def time_zones(url: str, settings, old: dict, repeats: int, options_day) -> bool
             for hour in range(8, 20):
                 now = datetime.combine(options_day, datetime.min.time(), TIMEZONE).replace(hour=hour, minute=17)
                 request = _request(session, insee, now, f"Z{index}{hour:02d}")
+                # The sweeper's pass, as every 30 s in production: offers a day old counted,
+                # those 60 days old retired (in this transaction, rolled back with it).
+                while count_offers(session, settings, now) != (0, 0):
+                    pass
                 for wave in (0, 1):
                     plans = {}
                     for _ in range(repeats):

@@ -15,9 +15,8 @@ from sqlalchemy import select
 from dispatch.config import load_settings
 from dispatch.lifecycle import CareWindow
 from dispatch.matching import answer_stats, estimates, history, policy
-from dispatch.matching.answer_stats import LIVE, count_offers
+from dispatch.matching.answer_stats import count_offers
 from dispatch.matching.estimates import BIN, Answers, OfferRecord, fit, key_of
-from dispatch.messaging.replies import decline
 from models import NurseAnswerStats, Offer
 from tests.support.helpers import make_nurse, make_request_row
 
@@ -92,14 +91,14 @@ def test_the_pass_counts_each_offer_a_day_after_its_text_with_what_it_tells(raw_
 
     # A day after the yes but not yet after the 23:30 text: only what is a day old.
     first = datetime(2024, 10, 27, 21, 0, tzinfo=UTC)
-    assert count_offers(s, settings, first) == (3, 0)
+    assert count_offers(s, settings, first) == (2, 0)
     s.commit()
     expected_yes = key_of(OfferRecord(10, 120.0, True, True, 0))
     assert expected_yes == f"a|10|{math.log(120.0)!r}|1|0"
     assert {o.id: o.counted for o in s.scalars(select(Offer))} == {
         yes.id: expected_yes,
         no.id: None,  # texted less than a day before
-        still.id: key_of(OfferRecord(12, LIVE.total_seconds(), False)),  # open: a day exactly
+        still.id: None,  # still open: read one by one by the plans, exposed until now
         taken.id: key_of(OfferRecord(14, 150.0, False)),
         failed.id: answer_stats.SKIPPED,
     }
@@ -111,7 +110,6 @@ def test_the_pass_counts_each_offer_a_day_after_its_text_with_what_it_tells(raw_
     expected = Answers.of(
         [
             OfferRecord(10, 120.0, True, True, 0),
-            OfferRecord(12, LIVE.total_seconds(), False),
             OfferRecord(14, 150.0, False),
             OfferRecord(23, 60.0, True, False, 1),
         ],
@@ -138,7 +136,7 @@ def test_offers_retire_at_60_days_and_the_row_returns_to_what_it_was(raw_session
     later_at = start + timedelta(days=10)
     later = [
         _offer(s, _request(s, later_at), ann, status, later_at + timedelta(minutes=i), after)
-        for i, (status, after) in enumerate((("accepted", 200), ("sent", None), ("declined", 4000)))
+        for i, (status, after) in enumerate((("accepted", 200), ("declined", 7), ("declined", 4000)))
     ]
     s.commit()
     assert count_offers(s, settings, later_at + timedelta(days=2)) == (3, 0)
@@ -159,18 +157,20 @@ def test_offers_retire_at_60_days_and_the_row_returns_to_what_it_was(raw_session
     assert Answers.from_json(_row(s, ann)) == Answers()
 
 
-def test_a_very_late_answer_is_recounted(raw_session, settings):
+def test_a_counted_offer_that_changes_is_recounted(raw_session, settings):
     s = raw_session
     ann = make_nurse(s, "Ann", "06 10 00 00 01", [MONTBRISON])
     sent = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
-    offer = _offer(s, _request(s, sent, "open"), ann, "sent", sent)
+    offer = _offer(s, _request(s, sent), ann, "accepted", sent, 120)
     s.commit()
     count_offers(s, settings, sent + timedelta(days=2))
     s.commit()
     s.expire_all()
-    assert offer.counted.startswith("s|10|")
-    # Three days after the text she says no: her row counts an answer, no longer a silence.
-    decline(s, settings, ann, offer, sent + timedelta(days=3))
+    assert offer.counted == key_of(OfferRecord(10, 120.0, True, True, 0))
+    # Three days after the text she gives the patient back (DESISTE): her answer is now a no,
+    # given then; her row follows.
+    offer.status, offer.answered_at = "declined", sent + timedelta(days=3)
+    answer_stats.recount(s, settings, offer, sent + timedelta(days=3))
     s.commit()
     s.expire_all()
     key = key_of(OfferRecord(10, timedelta(days=3).total_seconds(), True, False, 0))
@@ -193,7 +193,7 @@ def _seeded_zone(s, rng, now, nurses=10, days=20):
                 status = "accepted" if rng.random() < 0.4 else "declined"
                 _offer(s, request, nurse, status, sent, delay)
             else:
-                _offer(s, request, nurse, rng.choice(["taken", "sent"]), sent)
+                _offer(s, request, nurse, rng.choice(["taken", "taken", "taken", "sent"]), sent)
     s.commit()
     return zone
 
@@ -210,7 +210,7 @@ def test_a_plan_from_the_rows_is_the_plan_of_every_offer_read_one_by_one(raw_ses
     _seeded_zone(s, rng, now)
     _count_all(s, settings, now)
     counted = s.scalars(select(Offer.counted)).all()
-    assert sum(1 for c in counted if c is None) < len(counted) / 10  # the rows carry most of it
+    assert sum(1 for c in counted if c is None) < len(counted) / 5  # the rows carry most of it
     request = _request(s, now, "open")
     window = CareWindow.at(now.astimezone(PARIS))
     plans = []
@@ -231,8 +231,9 @@ def test_the_request_being_planned_is_left_out_of_the_rows(raw_session, settings
     zone = _seeded_zone(s, rng, now, nurses=5, days=6)
     past = now - timedelta(days=3)
     relaunched = _request(s, past, "open")
+    relaunched.closed_at = past + timedelta(minutes=40)  # its first round, withdrawn
     for i, nurse in enumerate(zone):
-        _offer(s, relaunched, nurse, "declined" if i % 2 else "sent", past, 90 if i % 2 else None)
+        _offer(s, relaunched, nurse, "declined" if i % 2 else "withdrawn", past, 90 if i % 2 else None)
     s.commit()
     _count_all(s, settings, now)
     assert all(o.counted not in (None, "-") for o in relaunched.offers)
