@@ -11,9 +11,9 @@ simulations call it from their sweeper too), does the counting, in bounded batch
     closed under her (TAKEN: the request's ``accepted_at``; WITHDRAWN: its ``closed_at``),
     exposed until then. An offer still open (no answer, not closed under her: a request left
     unfilled, say) is not counted: a plan reads it one by one and exposes it until now, as the
-    full reading does (capping it at a day instead moved the figures of small rural zones by
-    more than 1e-3 on 60 days of fixed-wave history; such offers are few under the adaptive
-    policy); it is counted when it closes or answered, or marked ``-`` at 60 days. The
+    full reading does, so that no figure depends on a cap (such offers are few: on 60 days of
+    the simulated region, leaving them out changed the number counted by none of 133,744); it
+    is counted once answered or closed under her, or marked ``-`` at 60 days. The
     load of an answered offer (patients she accepted from that local midnight until the text)
     is taken at counting time, a day after the text: the day is over. The offer's
     ``counted`` column keeps its contribution (``estimates.key_of``), so that it can be taken
