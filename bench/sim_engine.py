@@ -13,7 +13,9 @@ texted offer gets the nurse's answer (``bench.sim_nurses``) as a later event tha
 With ``direct_answers``, the nurse's reply to each of her texts is queued as the inbox does
 (``kind="reply"``) and delivered like any text. With ``sweep_every``, the sweeper runs too
 (``workers.sweep.overdue_work``): the waves and texts it finds overdue are work the code wrote
-down without a job to do it, done late, as in production, and counted (``Counts.swept``). Calls
+down without a job to do it, done late, as in production, and counted (``Counts.swept``); and, as
+production's sweeper does, it counts the offers due into the nurses' answer statistics
+(``dispatch.matching.answer_stats.count_offers``). Calls
 (confirmation, bad news) are only counted: the simulated requester always picks up.
 
 Everything the queue holds is plain data, so :meth:`Simulation.pause` can hand the engine's
@@ -38,6 +40,7 @@ from dispatch.effects import Effect, PlaceCall, RunWave, SendMessage
 from dispatch.hours import WeeklyHours
 from dispatch.lifecycle import ACCEPTING as ACCEPTING_STATUSES
 from dispatch.lifecycle import AWAITING
+from dispatch.matching.answer_stats import count_offers
 from dispatch.matching.waves import Conflict, run_wave
 from dispatch.messaging.refusals import Refusals
 from dispatch.messaging.replies import Outcome, accept, decline, withdraw
@@ -208,6 +211,8 @@ class Simulation:
         with self.sessions() as session:
             with session.begin():
                 overdue = [e for e in overdue_work(session, now) if isinstance(e, RunWave | SendMessage)]
+            with session.begin():  # the sweeper's own committed step, as in workers.worker.sweep_once
+                count_offers(session, self.settings, now)
             self.counts.swept += len(overdue)
             self._apply(session, overdue, now)
             if self.state.queue or self._work_left(session):  # while anything is left to happen

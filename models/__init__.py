@@ -6,7 +6,7 @@ from models.db import is_postgres, make_engine, make_sessionmaker
 from models.geo import Commune, Postcode
 from models.nurse_space import NurseChange, NurseLink, NurseRegistration, NurseSession
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
-from models.requests import CareRequest, Event, Offer
+from models.requests import CareRequest, Event, NurseAnswerStats, Offer
 from models.rota import Pole, RotaException, RotaShift
 from models.telephony import Call, IvrSession, Message, WebhookReceipt
 from models.to_read import MessageToRead
@@ -26,6 +26,7 @@ __all__ = [
     "MessageToRead",
     "Nurse",
     "NurseAbsence",
+    "NurseAnswerStats",
     "NurseChange",
     "NurseLink",
     "NurseRegistration",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -78,6 +78,28 @@ class Offer(Base):
         Index("ix_offers_nurse_status_answered", "nurse_id", "status", "answered_at"),
         # A nurse's latest answers: the first entries for her (status.nurses, dispatch.requests.steer).
         Index("ix_offers_nurse_answered", "nurse_id", "answered_at", "id"),
+        # Issue 17 (dispatch.matching.answer_stats): the offers not counted into their nurse's
+        # answer statistics yet (about a day of them), by nurse for a plan's read and by age for
+        # the counting pass; and the counted ones by age, for their retirement at 60 days.
+        Index(
+            "ix_offers_uncounted_nurse",
+            "nurse_id",
+            "created_at",
+            sqlite_where=text("counted IS NULL"),
+            postgresql_where=text("counted IS NULL"),
+        ),
+        Index(
+            "ix_offers_uncounted_created",
+            "created_at",
+            sqlite_where=text("counted IS NULL"),
+            postgresql_where=text("counted IS NULL"),
+        ),
+        Index(
+            "ix_offers_counted_created",
+            "created_at",
+            sqlite_where=text("counted NOT IN ('-', 'r')"),
+            postgresql_where=text("counted NOT IN ('-', 'r')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,9 +113,23 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+    # What the offer contributed to her NurseAnswerStats (dispatch.matching.estimates.key_of):
+    # NULL not counted yet, "-" never counted (failed, never sent), "r" retired after 60 days.
+    counted: Mapped[str | None] = mapped_column(String(40))
 
     request: Mapped[CareRequest] = relationship(back_populates="offers")
     nurse: Mapped[Nurse] = relationship()
+
+
+class NurseAnswerStats(Base):
+    """A nurse's answers summed over her counted offers of the last 60 days (issue 17): the
+    adaptive policy reads this row instead of her offers (``dispatch.matching.answer_stats``)."""
+
+    __tablename__ = "nurse_answer_stats"
+
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("nurses.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # estimates.Answers.to_json()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

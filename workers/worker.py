@@ -9,6 +9,7 @@ from rq import SimpleWorker
 
 from dispatch.clock import utcnow
 from dispatch.config import Settings
+from dispatch.matching.answer_stats import count_offers
 from dispatch.services import build_services
 from workers.queue import enqueue, get_queue, redis_connection
 from workers.sweep import overdue_work
@@ -18,10 +19,22 @@ SWEEP_EVERY_S = 30.0
 
 
 def sweep_once(settings: Settings) -> int:
-    """Re-enqueue overdue work; return how many jobs were enqueued (0 when Redis is down)."""
+    """Re-enqueue overdue work; return how many jobs were enqueued (0 when Redis is down).
+
+    Then, as its own committed step, count the offers due into the nurses' answer statistics
+    (``dispatch.matching.answer_stats``): a failure there is logged and retried next round, and
+    never holds the re-enqueueing back.
+    """
     svc = build_services(settings)
     with svc.sessionmaker() as session:
         effects = overdue_work(session, utcnow())
+    try:
+        with svc.sessionmaker() as session, session.begin():
+            counted, retired = count_offers(session, settings, utcnow())
+        if counted or retired:
+            log.info("workers.sweeper: %d offers counted into answer statistics, %d retired", counted, retired)
+    except Exception:  # the statistics wait for the next round; the overdue work must still go out
+        log.exception("workers.sweeper: counting offers failed")
     if effects and enqueue(settings, effects):
         log.info("workers.sweeper: re-enqueued %d overdue jobs", len(effects))
         return len(effects)

@@ -27,22 +27,28 @@ hours wide: she has a few dozen offers, not thousands). Picking the best of many
 estimates favours the lucky (the winner's curse); shrinking each estimate toward the pool by
 its own evidence is what keeps the picked nurses' estimates honest.
 
-**Cost** (a wave of a large town fits thousands of offers; every figure is the straightforward
-code's to the last bit: tests/unit/test_estimates.py): logs taken once, the EM's base read once per
-offer, a band fitted when first read (a wave reads about one of five), records read by position
-so that plain tuples of :class:`OfferRecord`'s fields serve (``dispatch.matching.history`` builds those).
+**Input: sums, not offers** (issue 17). The fit reads each nurse's offers summed
+(:class:`Answers`): answered offers per hour (count, Σ log-delay) and Σ log-delay², silent ones
+per hour in bins of log-exposure ``BIN`` wide (count and Σ log-exposure), answers and yeses per load; every sum the fit
+takes is taken from those, by the same formulas, so exact bins (width 0) give the figures of the
+fit one offer at a time up to the rounding of sums taken in another order
+(tests/unit/test_estimates.py). A nurse's sums are kept in a row (``nurse_answer_stats``) and a
+plan adds her last day's offers to them (``dispatch.matching.history``): a wave costs
+O(candidates), not O(their offers). The EM's base is read once per (hour, bin); a band is
+fitted when first read (a wave reads about one of five).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 MAX_P = 0.99
 EM_ROUNDS = 4
 HOURS = 24
+BIN = 0.1  # width of a silent offer's log-exposure bin (Answers): exposures within ±5 % of the bin's mean
 # Local hour bands a nurse's own figures are kept by: before her morning round ends, late
 # morning, lunch, afternoon, evening round. Several hours per band so that a few weeks give
 # data; the pool's figures, with many more offers, are kept by the hour.
@@ -160,15 +166,174 @@ class _Base:
         )
 
 
-_Offers = list[tuple[int, float]]  # (hour, log exposure) of answered or silent offers, in order
+# A unit's offers as the EM reads them: answered ones as (hour, count, sum of log-delays), silent
+# ones as (hour, log exposure, count), hours in order.
+_Answered = list[tuple[int, float, float]]
+_Silent = list[tuple[int, float, float]]
+_Logs = tuple[_Answered, _Silent]
 
 
-def _logs(records: Iterable[OfferRecord]) -> tuple[_Offers, _Offers]:
-    answered: _Offers = []
-    silent: _Offers = []
-    for hour, exposure_s, was_answered, _, _ in records:
-        (answered if was_answered else silent).append((hour, math.log(max(exposure_s, 1.0))))
-    return answered, silent
+def bin_of(x: float, width: float = BIN) -> float:
+    """The bin a silent offer's log-exposure is counted in: its index, or ``x`` itself when
+    ``width`` is 0 (exact)."""
+    return math.floor(x / width) if width else x
+
+
+@dataclass
+class Answers:
+    """One nurse's (or a pool's) offers, summed as the fit reads them (issue 17).
+
+    Every sum the fit takes over offers is taken from these: answered offers per local hour
+    (count, Σx with x = ln max(exposure, 1 s)) and Σx² over them all (for :func:`_sigma`:
+    Σ(x − mean)² = Σx² − (Σx)²/n); silent (censored) offers per local hour in bins of x
+    ``BIN`` wide, each bin's count and Σx: the EM reads a bin as its count of offers at the
+    bin's mean x (the mean, not the centre, so that the error is of the second order: the EM's
+    terms are smooth in x, and their first-order deviations cancel over the bin; width 0 keeps
+    each x); answers and yeses per load (patients accepted earlier that local day). Kept in a
+    row per nurse (``nurse_answer_stats``, :mod:`dispatch.matching.answer_stats`), added to or
+    subtracted from one offer at a time by its key (:func:`key_of`).
+    """
+
+    answered: dict[int, list[float]] = field(default_factory=dict)  # hour → [count, Σx]
+    squares: float = 0.0  # Σx² over her answered offers
+    silent: dict[int, dict[float, list[float]]] = field(default_factory=dict)  # hour → {bin: [count, Σx]}
+    willing: dict[int, list[int]] = field(default_factory=dict)  # load → [answers, yeses]
+
+    @classmethod
+    def of(cls, records: Iterable[OfferRecord], width: float = 0.0) -> Answers:
+        """The sums of ``records`` (plain tuples serve); ``width`` 0 keeps every silent x exact."""
+        answers = cls()
+        for record in records:
+            answers.add(record, width)
+        return answers
+
+    def add(self, record: OfferRecord | tuple, width: float = BIN, sign: int = 1) -> None:
+        hour, exposure_s, answered, yes, load = record
+        x = math.log(max(exposure_s, 1.0))
+        if answered:
+            self.answer(hour, x, bool(yes), load, sign)
+        else:
+            self.silence(hour, bin_of(x, width), sign, 1, x)
+
+    def subtract(self, record: OfferRecord | tuple, width: float = BIN) -> None:
+        self.add(record, width, -1)
+
+    def answer(self, hour: int, x: float, yes: bool, load: int, sign: int = 1) -> None:
+        count, total = self.answered.get(hour, (0, 0.0))
+        count += sign
+        if count:
+            self.answered[hour] = [count, total + sign * x]
+        else:  # an hour emptied: no rounding residue kept
+            self.answered.pop(hour, None)
+        self.squares = self.squares + sign * x * x if self.answered else 0.0
+        answers, yeses = self.willing.get(load, (0, 0))
+        answers, yeses = answers + sign, yeses + sign * yes
+        if answers or yeses:
+            self.willing[load] = [answers, yeses]
+        else:
+            self.willing.pop(load, None)
+
+    def silence(self, hour: int, key: float, sign: int, count: float, total: float) -> None:
+        """``count`` silent offers of log-exposures summing to ``total`` in bin ``key`` of ``hour``."""
+        bins = self.silent.setdefault(hour, {})
+        mine = bins.get(key, (0, 0.0))
+        left = mine[0] + sign * count
+        if left:
+            bins[key] = [left, mine[1] + sign * total]
+        else:  # a bin emptied: no rounding residue kept
+            bins.pop(key, None)
+            if not bins:
+                del self.silent[hour]
+
+    def merge(self, other: Answers, sign: int = 1) -> None:
+        """Add (``sign`` 1) or subtract (−1) another's sums."""
+        for hour, (count, total) in other.answered.items():
+            mine = self.answered.get(hour, (0, 0.0))
+            if mine[0] + sign * count:
+                self.answered[hour] = [mine[0] + sign * count, mine[1] + sign * total]
+            else:
+                self.answered.pop(hour, None)
+        self.squares = self.squares + sign * other.squares if self.answered else 0.0
+        for hour, bins in other.silent.items():
+            for key, (count, total) in bins.items():
+                self.silence(hour, key, sign, count, total)
+        for load, (answers, yeses) in other.willing.items():
+            mine = self.willing.get(load, (0, 0))
+            if mine[0] + sign * answers or mine[1] + sign * yeses:
+                self.willing[load] = [mine[0] + sign * answers, mine[1] + sign * yeses]
+            else:
+                self.willing.pop(load, None)
+
+    def copy(self) -> Answers:
+        return Answers(
+            {h: list(v) for h, v in self.answered.items()},
+            self.squares,
+            {h: {k: list(v) for k, v in b.items()} for h, b in self.silent.items()},
+            {k: list(v) for k, v in self.willing.items()},
+        )
+
+    def answers(self) -> float:
+        return sum(count for count, _ in self.willing.values())
+
+    def yeses(self) -> float:
+        return sum(yeses for _, yeses in self.willing.values())
+
+    def silences(self) -> float:
+        return sum(count for bins in self.silent.values() for count, _ in bins.values())
+
+    def logs(self, hours: Iterable[int] | None = None) -> _Logs:
+        """What :func:`_em` reads, for ``hours`` only when given: a silent bin as its count at its mean."""
+        keep = range(HOURS) if hours is None else hours
+        answered = [(h, *self.answered[h]) for h in keep if h in self.answered]
+        silent = [
+            (h, total / count, count)
+            for h in keep
+            if h in self.silent
+            for _, (count, total) in sorted(self.silent[h].items())
+        ]
+        return answered, silent  # type: ignore[return-value]
+
+    # --- as kept in the database (JSON: keys are strings) ---------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "a": {str(h): v for h, v in sorted(self.answered.items())},
+            "q": self.squares,
+            "s": {str(h): {str(k): v for k, v in sorted(bins.items())} for h, bins in sorted(self.silent.items())},
+            "w": {str(k): v for k, v in sorted(self.willing.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Answers:
+        if not data:
+            return cls()
+        return cls(
+            {int(h): list(v) for h, v in data.get("a", {}).items()},
+            float(data.get("q", 0.0)),
+            {int(h): {int(k): list(v) for k, v in bins.items()} for h, bins in data.get("s", {}).items()},
+            {int(k): list(v) for k, v in data.get("w", {}).items()},
+        )
+
+    def apply(self, key: str, sign: int = 1, width: float = BIN) -> None:
+        """Add (or subtract) one offer's contribution as :func:`key_of` wrote it."""
+        kind, *parts = key.split("|")
+        if kind == "a":
+            self.answer(int(parts[0]), float(parts[1]), parts[2] == "1", int(parts[3]), sign)
+        elif kind == "s":
+            x = float(parts[1])
+            self.silence(int(parts[0]), bin_of(x, width), sign, 1, x)
+        else:
+            raise ValueError(f"not an offer's contribution: {key!r}")
+
+
+def key_of(record: OfferRecord | tuple) -> str:
+    """An offer's contribution as a short text: ``a|hour|x|yes|load`` or ``s|hour|x`` (x exact:
+    ``repr`` reads back to the same float, so that subtracting it takes out what was added)."""
+    hour, exposure_s, answered, yes, load = record
+    x = math.log(max(exposure_s, 1.0))
+    if answered:
+        return f"a|{hour}|{x!r}|{int(bool(yes))}|{load}"
+    return f"s|{hour}|{x!r}"
 
 
 def _fit(
@@ -178,27 +343,30 @@ def _fit(
 
     The priors are offset 0 and ratio 1 with the given strengths: with no records, ``(0, 1)``.
     """
-    return _em(*_logs(records), base, sigma, delay_strength, reply_strength)
+    return _em(*Answers.of(records).logs(), base, sigma, delay_strength, reply_strength)
 
 
 def _em(
-    answered: _Offers, silent: _Offers, base: _Base, sigma: float, delay_strength: float, reply_strength: float
+    answered: _Answered, silent: _Silent, base: _Base, sigma: float, delay_strength: float, reply_strength: float
 ) -> tuple[float, float]:
-    """:func:`_fit` of offers logged and split by :func:`_logs`: the hot loop (see the module doc).
+    """:func:`_fit` of a unit's sums (:meth:`Answers.logs`): the hot loop, one step per silent
+    bin weighted by its count.
 
     ``min``, ``max`` and the inverse Mills ratio φ(z) / (1 − Φ(z)) (z itself in the far tail)
     are inlined, each by the same operations in the same order, ties and NaN included.
     """
     mu, base_reply = base.mu, base.reply
-    expected_replies = sum(base_reply[h] for h, _ in answered) + sum(base_reply[h] for h, _ in silent)
-    answered_sum = sum(x - mu[h] for h, x in answered)
-    gaps = [x - mu[h] for h, x in silent]
-    rates = [base_reply[h] for h, _ in silent]
+    count = sum(n for _, n, _ in answered)
+    expected_replies = sum(base_reply[h] * n for h, n, _ in answered) + sum(base_reply[h] * w for h, _, w in silent)
+    answered_sum = sum(total - n * mu[h] for h, n, total in answered)
+    gaps = [x - mu[h] for h, x, _ in silent]
+    rates = [base_reply[h] for h, _, _ in silent]
+    weights = [w for _, _, w in silent]
     erfc, exp, max_p, sqrt2, sqrt_2pi = math.erfc, math.exp, MAX_P, SQRT2, SQRT_2PI
     offset, ratio = 0.0, 1.0
     for _ in range(EM_ROUNDS if silent else 1):
         later, later_sum = 0.0, 0.0
-        for gap, rate in zip(gaps, rates, strict=True):
+        for gap, rate, weight in zip(gaps, rates, weights, strict=True):
             z = (gap - offset) / sigma
             reply = rate * ratio
             if not reply < max_p:  # min(MAX_P, reply)
@@ -207,13 +375,16 @@ def _em(
             odds = 1.0 - reply + reply * tail
             if odds < 1e-12:  # max(odds, 1e-12)
                 odds = 1e-12
-            p_later = reply * tail / odds
+            p_later = weight * reply * tail / odds
             later += p_later
             mills = z if tail < 1e-12 else exp(-0.5 * z * z) / sqrt_2pi / tail
             later_sum += p_later * (offset + sigma * mills)
-        offset = (answered_sum + later_sum) / (len(answered) + later + delay_strength)
-        ratio = (len(answered) + later + reply_strength) / (expected_replies + reply_strength)
+        offset = (answered_sum + later_sum) / (count + later + delay_strength)
+        ratio = (count + later + reply_strength) / (expected_replies + reply_strength)
     return offset, ratio
+
+
+BAND_HOURS = tuple(tuple(range(start, end)) for start, end in BANDS)
 
 
 class _Bands(dict[int, tuple[float, float]]):
@@ -221,12 +392,12 @@ class _Bands(dict[int, tuple[float, float]]):
     only on her offers in it and her figures overall, so fitting it then (or never) changes no
     figure. A band without offers reads (0, 1), what ``_em`` gives."""
 
-    def __init__(self, logs: tuple[_Offers, _Offers], pool: _Base, hers: tuple[float, float], sigma: float, k: float):
+    def __init__(self, answers: Answers, pool: _Base, hers: tuple[float, float], sigma: float, k: float):
         super().__init__()
-        self.logs, self.pool, self.hers, self.sigma, self.strength = logs, pool, hers, sigma, k
+        self.answers, self.pool, self.hers, self.sigma, self.strength = answers, pool, hers, sigma, k
 
     def __missing__(self, band: int) -> tuple[float, float]:
-        answered, silent = ([o for o in offers if BAND_OF[o[0]] == band] for offers in self.logs)
+        answered, silent = self.answers.logs(BAND_HOURS[band])
         if not answered and not silent:
             return (0.0, 1.0)
         fitted = self[band] = _em(
@@ -235,72 +406,74 @@ class _Bands(dict[int, tuple[float, float]]):
         return fitted
 
 
-def fit(records: dict[int, list[OfferRecord]], priors: Priors = Priors()) -> Model:
-    """Fit the model on each nurse's records (see the module doc)."""
-    units = {nurse_id: _logs(own) for nurse_id, own in records.items()}
-    everyone = ([a for hers, _ in units.values() for a in hers], [s for _, hers in units.values() for s in hers])
+def answers_of(records: dict[int, Iterable[OfferRecord]], width: float = 0.0) -> dict[int, Answers]:
+    """Each nurse's records summed (:meth:`Answers.of`), nurses in the same order."""
+    return {nurse_id: Answers.of(own, width) for nurse_id, own in records.items()}
+
+
+def fit(units: dict[int, Answers], priors: Priors = Priors()) -> Model:
+    """Fit the model on each nurse's sums (see the module doc)."""
+    everyone = Answers()
+    for own in units.values():
+        everyone.merge(own)
     sigma = _sigma(units.values(), priors)
     flat = _Base(dict.fromkeys(range(HOURS), math.log(priors.delay_s)), dict.fromkeys(range(HOURS), priors.reply))
-    overall = flat.moved(*_em(*everyone, flat, sigma, priors.pool_strength, priors.pool_strength))
-    by_hour: dict[int, tuple[_Offers, _Offers]] = {hour: ([], []) for hour in range(HOURS)}
-    for part, offers in enumerate(everyone):
-        for offer in offers:
-            by_hour[offer[0]][part].append(offer)
+    overall = flat.moved(*_em(*everyone.logs(), flat, sigma, priors.pool_strength, priors.pool_strength))
     pool_mu, pool_reply = {}, {}
     for hour in range(HOURS):
-        offset, ratio = _em(*by_hour[hour], overall, sigma, priors.band_strength, priors.band_strength)
+        offset, ratio = _em(*everyone.logs((hour,)), overall, sigma, priors.band_strength, priors.band_strength)
         pool_mu[hour], pool_reply[hour] = overall.mu[hour] + offset, min(MAX_P, overall.reply[hour] * ratio)
     pool = _Base(pool_mu, pool_reply)
-    load_factor, pool_yes, own_yes = _willingness(records, priors)
+    load_factor, pool_yes, own_yes = _willingness(units, priors)
     nurses: dict[int, NurseFit] = {}
-    for nurse_id, logs in units.items():
-        offset, ratio = _em(*logs, pool, sigma, priors.nurse_delay, priors.nurse_reply)
-        bands = _Bands(logs, pool, (offset, ratio), sigma, priors.nurse_band)
+    for nurse_id, answers in units.items():
+        offset, ratio = _em(*answers.logs(), pool, sigma, priors.nurse_delay, priors.nurse_reply)
+        bands = _Bands(answers, pool, (offset, ratio), sigma, priors.nurse_band)
         nurses[nurse_id] = NurseFit(offset, ratio, own_yes[nurse_id], bands)
-    return Model(sigma, load_factor, pool_mu, pool_reply, pool_yes, nurses, len(everyone[0]))
+    return Model(sigma, load_factor, pool_mu, pool_reply, pool_yes, nurses, everyone.answers())
 
 
-def _sigma(units: Iterable[tuple[_Offers, _Offers]], priors: Priors) -> float:
+def _sigma(units: Iterable[Answers], priors: Priors) -> float:
     """The spread of one nurse's log-delays, pooled over nurses with two answers or more.
 
     Taken from answered offers only, so it leans narrow when offers close fast; kept within bounds.
     """
-    squares, dof = 0.0, 0
-    for answered, _ in units:
-        xs = [x for _, x in answered]
-        if len(xs) >= 2:
-            mean = sum(xs) / len(xs)
-            squares += sum((x - mean) ** 2 for x in xs)
-            dof += len(xs) - 1
+    squares, dof = 0.0, 0.0
+    for answers in units:
+        count = sum(n for n, _ in answers.answered.values())
+        if count >= 2:
+            total = sum(t for _, t in answers.answered.values())
+            squares += max(0.0, answers.squares - total * total / count)  # Σ(x − mean)²
+            dof += count - 1
     prior_dof = 5.0
     variance = (squares + prior_dof * 1.0) / (dof + prior_dof)
     return min(priors.sigma_max, max(priors.sigma_min, math.sqrt(variance)))
 
 
-def _willingness(records: dict[int, list[OfferRecord]], priors: Priors) -> tuple[float, float, dict[int, float]]:
+def _willingness(units: dict[int, Answers], priors: Priors) -> tuple[float, float, dict[int, float]]:
     """The load factor per patient accepted that day, the pool's yes rate, and each nurse's.
 
     Answers given with no patient taken that day give each nurse a first rate; answers given
     with some, compared with what that rate predicts and pooled, give the load factor; then
     each nurse's rate counts all her answers, a loaded one as ``factor^load`` of an answer.
     """
-    answers = [yes for rs in records.values() for _, _, answered, yes, load in rs if answered and load == 0]
+    free_answers = sum(a.willing.get(0, (0, 0))[0] for a in units.values())
+    free_yeses = sum(a.willing.get(0, (0, 0))[1] for a in units.values())
     k = priors.pool_strength
-    pool_rate = (sum(answers) + k * priors.yes) / (len(answers) + k)
+    pool_rate = (free_yeses + k * priors.yes) / (free_answers + k)
     loaded_yes, loaded_expected = 0.0, 0.0
-    for rs in records.values():
-        free = [yes for _, _, answered, yes, load in rs if answered and load == 0]
-        rate = (sum(free) + priors.nurse_yes * pool_rate) / (len(free) + priors.nurse_yes)
-        for _, _, answered, yes, load in rs:
-            if answered and load > 0:
-                loaded_yes += yes
-                loaded_expected += rate * priors.load ** (load - 1)
+    for answers in units.values():
+        free, free_yes = answers.willing.get(0, (0, 0))
+        rate = (free_yes + priors.nurse_yes * pool_rate) / (free + priors.nurse_yes)
+        for load, (count, yeses) in sorted(answers.willing.items()):
+            if load > 0:
+                loaded_yes += yeses
+                loaded_expected += count * rate * priors.load ** (load - 1)
     k = priors.load_strength
     factor = min(1.0, (loaded_yes + k * priors.load) / (loaded_expected + k))
     own: dict[int, float] = {}
-    for nurse_id, rs in records.items():
-        answered = [(yes, load) for _, _, was_answered, yes, load in rs if was_answered]
-        weight = sum(factor**load for _, load in answered)
-        rate = (sum(yes for yes, _ in answered) + priors.nurse_yes * pool_rate) / (weight + priors.nurse_yes)
+    for nurse_id, answers in units.items():
+        weight = sum(count * factor**load for load, (count, _) in sorted(answers.willing.items()))
+        rate = (answers.yeses() + priors.nurse_yes * pool_rate) / (weight + priors.nurse_yes)
         own[nurse_id] = min(MAX_P, rate)
     return factor, pool_rate, own

@@ -5,8 +5,9 @@ Used by ``dispatch.matching.waves.plan_next_wave`` when ``DISPATCH_POLICY=adapti
 1. Candidates: every nurse of the request's declared zone (``rank_candidates`` without radius, so
    that the best of a large town are seen, not only the first few in the fixed rule's order); the
    ``DISPATCH_RADIUS_KM`` rings are read only when the zone alone cannot reach the target.
-2. ``dispatch.matching.history`` reads their offers (one query; when the rings are read, one more for
-   their nurses only, the zone's read is kept) and ``dispatch.matching.estimates`` turns them into
+2. ``dispatch.matching.history`` reads their answers (each nurse's summary row and her offers of
+   the last day; when the rings are read, the same for their nurses only, the zone's read is
+   kept) and ``dispatch.matching.estimates`` turns them into
    each nurse's chance of a yes *within a given time*: how often she answers, how fast, how often
    yes. The time to the first yes is about speed: a nurse who answers in two minutes is worth
    more to a fresh request than one who says yes as often but an hour later.
@@ -50,7 +51,7 @@ from sqlalchemy.orm import Session
 from dispatch.config import Settings
 from dispatch.lifecycle import CareWindow, OfferStatus
 from dispatch.matching.candidates import Candidate, rank_candidates
-from dispatch.matching.estimates import Model, OfferRecord, fit
+from dispatch.matching.estimates import Model, fit
 from dispatch.matching.history import History, extend_history, load_history
 from models import CareRequest, Offer
 
@@ -71,8 +72,6 @@ EXPLORE_YES = 0.2
 # A nurse whose few answers were mostly no is asked again after this: a willing nurse with an
 # unlucky start is never frozen out either.
 EXPLORE_DOUBTFUL_AFTER = timedelta(days=5)
-ANSWERED_FIELD = OfferRecord._fields.index("answered")
-YES_FIELD = OfferRecord._fields.index("yes")
 ACCEPTED_HALF = 4.0
 OFFERS_HALF = 8.0
 
@@ -295,9 +294,8 @@ def explore(
     records = proposal.outlook.history.records
 
     def worth_asking(nurse_id: int) -> bool:
-        hers = records.get(nurse_id, ())
-        answers = sum(1 for r in hers if r[ANSWERED_FIELD])
-        yeses = sum(1 for r in hers if r[YES_FIELD])
+        hers = records.get(nurse_id)
+        answers, yeses = (hers.answers(), hers.yeses()) if hers is not None else (0, 0)
         return (yeses + 1) / (answers + 2) >= EXPLORE_YES
 
     neglected = [

@@ -17,6 +17,7 @@ from dispatch import lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect
 from dispatch.lifecycle import ACCEPTING, AWAITING, TAKEN_BY_A_NURSE, OfferStatus, RequestStatus, transition
+from dispatch.matching.answer_stats import recount
 from dispatch.matching.waves import check_wave_end, commune_name, lock_request, new_round
 from dispatch.messaging.grammar import NurseCommand
 from dispatch.messaging.links import details_link
@@ -130,11 +131,13 @@ def accept(
         session.refresh(request, ["status"])
         if offer.status in AWAITING:
             offer.status, offer.answered_at = OfferStatus.TAKEN, now
+            recount(session, settings, offer, now)
         record(session, request, "late_yes", now, actor=nurse_actor(nurse), nurse=nurse)
         if request.status == RequestStatus.CANCELLED:
             return Outcome(texts.offer_cancelled(name, request.reference))
         return Outcome(texts.late_yes(name, request.reference))
     offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
+    recount(session, settings, offer, now)
     effects = close_other_offers(session, settings, request, now, texts.taken, keep=offer)
     if request.callback_phone:
         at = lifecycle.send_time(settings, request, now)
@@ -212,6 +215,7 @@ def decline(session: Session, settings: Settings, nurse: Nurse, offer: Offer, no
             return Outcome(texts.which_reference(settings.sio_name, [request.reference], "DESISTE"))
         return Outcome(texts.declined_ack(settings.sio_name, request.reference))
     offer.status, offer.answered_at = OfferStatus.DECLINED, now
+    recount(session, settings, offer, now)
     record(session, request, "declined", now, actor=nurse_actor(nurse), nurse=nurse)
     return Outcome(texts.declined_ack(settings.sio_name, request.reference), check_wave_end(session, request, now))
 
@@ -236,6 +240,7 @@ def withdraw(session: Session, settings: Settings, nurse: Nurse, reference: str 
     offer = _offer_for(session, nurse, request.reference)
     if offer is not None:
         offer.status, offer.answered_at = OfferStatus.DECLINED, now  # never offered this request again
+        recount(session, settings, offer, now)
     effects = new_round(
         session,
         settings,
@@ -300,6 +305,7 @@ def opt_out(session: Session, settings: Settings, nurse: Nurse, now: datetime) -
     effects: list[Effect] = []
     for offer in _awaiting_offers(session, nurse):
         offer.status, offer.answered_at = OfferStatus.DECLINED, now
+        recount(session, settings, offer, now)
         record(session, offer.request, "declined", now, actor=nurse_actor(nurse), nurse=nurse, reason="opt-out")
         effects.extend(check_wave_end(session, offer.request, now))
     return Outcome(texts.opted_out_ack(settings.sio_name), effects)

@@ -11,7 +11,7 @@ requests closed in the last day, each from an index instead of every request of 
 entries for her, not from her whole history.
 
 Revision ID: 0013_scale_pages
-Revises: 0011_people_rota
+Revises: 0012_answer_stats
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from alembic import op
 from models.folding import FOLDED_LENGTH, folded
 
 revision = "0013_scale_pages"
-down_revision = "0011_people_rota"
+down_revision = "0012_answer_stats"
 branch_labels = None
 depends_on = None
 

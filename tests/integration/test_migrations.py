@@ -82,3 +82,26 @@ def test_downgrade_to_base_and_up_again(fresh_url):
         assert upgrade(engine) == 35076
     finally:
         engine.dispose()
+
+
+def test_answer_stats_migration_upgrades_and_downgrades(fresh_url):
+    """0012 (issue 17): ``nurse_answer_stats``, ``offers.counted`` and its indexes come and go."""
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine)
+        config = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011_people_rota")
+        assert "nurse_answer_stats" not in inspect(engine).get_table_names()
+        assert "counted" not in {c["name"] for c in inspect(engine).get_columns("offers")}
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0012_answer_stats")
+        inspector = inspect(engine)
+        assert "nurse_answer_stats" in inspector.get_table_names()
+        assert "counted" in {c["name"] for c in inspector.get_columns("offers")}
+        names = {i["name"] for i in inspector.get_indexes("offers")}
+        assert {"ix_offers_uncounted_nurse", "ix_offers_uncounted_created", "ix_offers_counted_created"} <= names
+    finally:
+        engine.dispose()

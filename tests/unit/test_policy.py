@@ -16,7 +16,7 @@ from dispatch.config import load_settings
 from dispatch.lifecycle import CareWindow
 from dispatch.matching import history, policy
 from dispatch.matching.candidates import Candidate
-from dispatch.matching.estimates import OfferRecord
+from dispatch.matching.estimates import Answers, OfferRecord, answers_of
 from dispatch.matching.waves import advance
 from dispatch.requests.create import NewRequest, create_request
 from models import CareRequest, Commune, Event, Offer
@@ -122,16 +122,20 @@ def test_load_history_reads_each_offer_as_what_is_known(raw_session):
 
     read = history.load_history(s, [ann.id, bea.id], NOW, PARIS, request_id=current.id)
 
-    assert read.records[ann.id] == [
-        OfferRecord(hour=9, exposure_s=120, answered=True, yes=True, load=0),
-        OfferRecord(hour=9, exposure_s=60, answered=True, yes=False, load=1),  # after her yes of 09:02
-        OfferRecord(hour=9, exposure_s=300, answered=False, yes=False, load=1),
-    ]
-    assert read.records[bea.id] == [
-        OfferRecord(hour=5, exposure_s=30, answered=True, yes=False, load=0),
-        OfferRecord(hour=9, exposure_s=150, answered=False, yes=False, load=0),
-        OfferRecord(hour=9, exposure_s=60, answered=True, yes=True, load=0),
-    ]
+    assert read.records[ann.id] == Answers.of(
+        [
+            OfferRecord(hour=9, exposure_s=120, answered=True, yes=True, load=0),
+            OfferRecord(hour=9, exposure_s=60, answered=True, yes=False, load=1),  # after her yes of 09:02
+            OfferRecord(hour=9, exposure_s=300, answered=False, yes=False, load=1),
+        ]
+    )
+    assert read.records[bea.id] == Answers.of(
+        [
+            OfferRecord(hour=5, exposure_s=30, answered=True, yes=False, load=0),
+            OfferRecord(hour=9, exposure_s=150, answered=False, yes=False, load=0),
+            OfferRecord(hour=9, exposure_s=60, answered=True, yes=True, load=0),
+        ]
+    )
     assert read.recent_offers == {ann.id: 3, bea.id: 2}
     assert read.accepted_today == {ann.id: 1}
     assert history.load_history(s, [], NOW, PARIS) == history.History({}, {}, {})
@@ -339,11 +343,16 @@ def test_load_history_is_the_straightforward_reading_and_extends_as_one_read(raw
     read = history.load_history(s, ids, now, PARIS, request_id=current.id)
 
     records, recent, accepted_today = _straightforward_history(s, ids, now, PARIS, current.id)
-    assert list(read.records) == list(records)  # nurses in id order: the fit sums in that order
-    assert {n: [repr(tuple(r)) for r in rs] for n, rs in read.records.items()} == {
+    one_by_one, recent_read, accepted_read = history.offer_records(s, ids, now, PARIS, request_id=current.id)
+    assert list(one_by_one) == list(records)  # nurses in id order: the fit sums in that order
+    assert {n: [repr(tuple(r)) for r in rs] for n, rs in one_by_one.items()} == {
         n: [repr(tuple(r)) for r in rs] for n, rs in records.items()
     }
-    assert (read.recent_offers, read.accepted_today) == (recent, accepted_today)
+    assert (recent_read, accepted_read) == (recent, accepted_today)
+    # Nothing counted yet: the plan's read is every offer, read one by one, summed exactly.
+    assert read.records == answers_of(records) and list(read.records) == list(records)
+    assert read.recent_offers == recent
+    assert read.accepted_today == {n: c for n, c in accepted_today.items() if c}
     assert any(r.load >= 2 for rs in records.values() for r in rs)  # the day loads are exercised
     # The radius ring's nurses added to the zone's: the same as reading them all at once.
     zone = history.load_history(s, ids[2:], now, PARIS, request_id=current.id)
