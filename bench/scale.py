@@ -46,6 +46,8 @@ from sqlalchemy import text
 from dispatch import lifecycle
 from dispatch.clock import utcnow
 from dispatch.config import load_settings
+from dispatch.matching.answer_stats import count_offers
+from dispatch.matching.history import HISTORY
 from dispatch.matching.policy import adaptive_wave
 from dispatch.matching.waves import plan_next_wave
 from dispatch.people.coordinators import hash_password
@@ -93,6 +95,7 @@ class Side:
     counts: dict = field(default_factory=dict)
     build_s: float = 0.0
     policy: str = ""
+    counted: int = 0  # offers the counting pass caught up on after the build
     procs: dict = field(default_factory=dict)
 
 
@@ -123,6 +126,7 @@ def build(side: Side, case: Case, communes, history: bool) -> None:
         side.counts = dict(h.copier.counts)
         conn.autocommit = True
         conn.execute("ANALYZE")
+    side.counted = catch_up_counting(side) if history else 0
     with side.stack.sessionmaker.begin() as session:
         side.token = issue_token(session, session.get(Requester, 1))
         session.add(
@@ -243,6 +247,28 @@ def page(side: Side, path: str):
     return fetch
 
 
+def catch_up_counting(side: Side) -> int:
+    """What the sweeper's counting pass (``answer_stats.count_offers``, issue 17) has done after a
+    year in production: offers older than 60 days retired (marked ``r``, in one UPDATE: their
+    sums came and went), the rest counted into the nurses' rows by the pass itself, in batches."""
+    settings = load_settings(_env(side.stack))
+    now = utcnow()
+    with side.stack.sessionmaker.begin() as session:
+        session.execute(text("UPDATE offers SET counted = 'r' WHERE created_at < :cut"), {"cut": now - HISTORY})
+    total = 0
+    while True:
+        with side.stack.sessionmaker.begin() as session:
+            counted, retired = count_offers(session, settings, now, limit=20000)
+        total += counted
+        if not counted and not retired:
+            break
+    with psycopg.connect(pg_url(side.stack), autocommit=True) as conn:
+        conn.execute("ANALYZE offers")
+        conn.execute("ANALYZE nurse_answer_stats")
+    say(f"{side.label}: {total} offers counted into the nurses' answer statistics, as the sweeper would have")
+    return total
+
+
 def plan_fn(side: Side, policy: str = "adaptive"):
     settings = load_settings({**_env(side.stack), "DISPATCH_POLICY": policy})
     session = side.stack.sessionmaker()
@@ -264,9 +290,13 @@ def plan_fn(side: Side, policy: str = "adaptive"):
 
 
 def sweep_fn(side: Side):
+    settings = load_settings(_env(side.stack))
+
     def sweep():
         with side.stack.sessionmaker() as session:
             overdue_work(session, utcnow())
+        with side.stack.sessionmaker.begin() as session:  # sweep_once's second step (issue 17)
+            count_offers(session, settings, utcnow())
 
     return sweep
 
