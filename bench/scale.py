@@ -519,7 +519,9 @@ def run_case(case: Case, args) -> None:
 
         # 7. the sweeper
         got = interleaved(sides, sweep_fn, runs)
-        table.ratio_row("7. sweeper pass (overdue_work) p50", "ms", got["day one"], got["after history"], 50)
+        table.ratio_row(
+            "7. sweeper pass (overdue_work + count_offers) p50", "ms", got["day one"], got["after history"], 50
+        )
 
         # 1, 11. HTTP: POST → 201 → first text, the floor; the webhook
         if not args.no_http:
