@@ -383,8 +383,11 @@ def webhook_offers(side: Side, requests: int) -> list[tuple[str, str]]:
         nurses = conn.execute("SELECT count(*) FROM nurses").fetchone()[0]
         copier = seedmod.Copier(conn)
         now = time.time()
+        # References not taken yet: the API's requests drew theirs at random (create_request).
+        taken = {row[0] for row in conn.execute("SELECT reference FROM care_requests WHERE reference >= '800000'")}
+        free = (ref for ref in map(str, range(800000, 1000000)) if ref not in taken)
         for r in range(requests):
-            rid, ref = rid0 + r + 1, f"{800000 + r}"
+            rid, ref = rid0 + r + 1, next(free)
             copier.add(
                 "care_requests", rid, ref, 1, "+33477000001", "api", "42400", "42207", "pansement", None, False,
                 False, None, "open", 1, 1, seedmod.ts(now + 3600), seedmod.ts(now), None, None, None, None, False,
