@@ -9,7 +9,6 @@ letters that may carry an accent are wildcards; Python keeps the true matches.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -17,17 +16,11 @@ from sqlalchemy.orm import Session
 
 from dispatch.phones import PhoneError, normalize_phone
 from models import Commune, Nurse, Postcode, Requester, RequesterPhone
+from models.folding import search_words as fold  # the nurse's space folds alike
 
 MAX_SUGGESTIONS = 12
 _ACCENTABLE = set("aceiouy")
 _POSTCODE_FIRST = re.compile(r"^\s*(\d{5})\b\s*(.*)$")
-
-
-def fold(text: str) -> str:
-    """``Saint-Étienne`` → ``saint etienne``: lower case, no accent, words split by one space."""
-    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
-    words = re.sub(r"[^a-z0-9]+", " ", plain).split()
-    return " ".join("saint" if w == "st" else "sainte" if w == "ste" else w for w in words)
 
 
 def _like(folded: str) -> str:

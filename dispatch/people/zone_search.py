@@ -8,7 +8,6 @@ process, folded for comparison, and searched in memory (35,000 names).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import geo
 from models import Commune, Postcode
+from models.folding import search_words as fold  # the desk's suggestions fold alike
 
 SUGGESTIONS = 8
 _WITH_CODE = re.compile(r"^(?P<name>.*?)\s*\((?P<code>\d{5}|\d{2}|2[AB]|\d{3})\)$")
@@ -38,13 +38,6 @@ class Entry:
     def label(self) -> str:
         """What the suggestion list shows and what picking it types: ``Saint-Chamond (42400)``."""
         return f"{self.name} ({self.postcodes[0] if self.postcodes else self.department})"
-
-
-def fold(text: str) -> str:
-    """Lower case, no accents, hyphens and apostrophes as spaces, ``st`` for ``saint``."""
-    plain = "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if unicodedata.category(c) != "Mn")
-    words = re.sub(r"[^a-z0-9]+", " ", plain.replace("œ", "oe")).split()
-    return " ".join({"st": "saint", "ste": "sainte"}.get(w, w) for w in words)
 
 
 def _index(session: Session) -> list[Entry]:
