@@ -26,6 +26,10 @@ SAINT_CHAMOND, FIRMINY = "42207", "42095"
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=PARIS)
 MONDAY_22 = datetime(2026, 11, 23, 22, 0, tzinfo=PARIS)
 TUESDAY_0730 = datetime(2026, 11, 24, 7, 30, tzinfo=PARIS)
+MONDAY_21 = datetime(2026, 11, 23, 21, 0, tzinfo=PARIS)
+TUESDAY_06 = datetime(2026, 11, 24, 6, 0, tzinfo=PARIS)
+SUNDAY_10 = datetime(2026, 11, 29, 10, 0, tzinfo=PARIS)
+CHRISTMAS_10 = datetime(2026, 12, 25, 10, 0, tzinfo=PARIS)  # a public holiday, a Friday
 
 
 def _settings(database_url, tmp_path, **env):
@@ -126,6 +130,22 @@ CASES = {
     "a nurse within the radius": ({"zone": FIRMINY, "radius": "0,20"}, {}, MONDAY_10),
     "a nurse beyond the radius": ({"zone": FIRMINY, "radius": "0,1"}, {}, MONDAY_10),
     "no time left": ({"zone": SAINT_CHAMOND, "give_up_s": "1"}, {}, MONDAY_10),
+    # Texting hours (07:30-20:30 every day, holidays too) decide whether "nobody" is known now.
+    "nobody, at 21:00": ({}, {}, MONDAY_21),
+    "nobody, at 06:00": ({}, {}, TUESDAY_06),
+    "served zone, on a Sunday": ({"zone": SAINT_CHAMOND}, {}, SUNDAY_10),
+    "nobody, on a Sunday": ({}, {}, SUNDAY_10),
+    "nobody, on a public holiday": ({}, {}, CHRISTMAS_10),
+    "served zone, starting in three days": (
+        {"zone": SAINT_CHAMOND},
+        {"start_at": MONDAY_10 + timedelta(days=3), "has_start_time": True},
+        MONDAY_10,
+    ),
+    "nobody, starting in three days": (
+        {},
+        {"start_at": MONDAY_10 + timedelta(days=3), "has_start_time": True},
+        MONDAY_10,
+    ),
 }
 
 
@@ -161,4 +181,5 @@ def test_the_intakes_decision_is_the_one_advance_takes(raw_session, database_url
         assert request.status == RequestStatus.OPEN
     expected = {"nobody serves it", "a paused usual nurse", "a nurse without the care's skill"}
     expected |= {"a nurse off at that time", "a nurse beyond the radius", "no time left", "nobody, urgent at night"}
+    expected |= {"nobody, on a Sunday", "nobody, on a public holiday", "nobody, starting in three days"}
     assert ended_at_once == (case in expected)
