@@ -175,6 +175,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own group: RQ's scheduler runs in a child process of the worker
     )
 
 
@@ -197,11 +198,11 @@ def test_worker_sigkilled_mid_wave(service, monkeypatch):
             created = scenario.post_request(svc.client, token)
             wait_for(lambda: len(standin.recorded()) + len(standin.messages()) > 0 or _sending(svc), what="a send")
             wait_for(lambda: _sending(svc), what="a claimed text")
-            os.kill(worker.pid, signal.SIGKILL)
+            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler, as an OOM kill of the box would
             worker.wait(10)
         finally:
             if worker.poll() is None:
-                worker.kill()
+                os.killpg(worker.pid, signal.SIGKILL)
         standin.delay_s = 0.0
         killed = _sending(svc)
         assert len(killed) == 1  # one text was in flight; the other two of its batch are still queued
