@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from dispatch.app.demo import COORDINATOR_NAME
-from models import CareRequest, Message, MessageToRead, Nurse
+from models import CareRequest, Message, MessageToRead, Nurse, Offer
 from tests.browser import test_browser as base
 from tests.support.browser import fresh, wait_for
 from tests.support.helpers import sign
@@ -36,9 +36,24 @@ def candidate(page, name: str):
     return page.locator("li.cand", has_text=name)
 
 
+def first_wave_out(session, reference: str) -> None:
+    """Wait for the worker's job to send a request's first wave: the intake only queues it, and a
+    page read before it shows as not yet asked a nurse the wave is about to text."""
+    wait_for(
+        lambda: (
+            fresh(session)
+            or session.scalar(
+                select(Offer.id).join(CareRequest, Offer.request_id == CareRequest.id).where(CareRequest.reference == reference)
+            )
+        ),
+        what=f"the first wave of {reference}",
+    )
+
+
 def test_steer_a_request_propose_assign_by_phone_and_cancel(page, service, session):
     first = api_request(service)
     second = api_request(service)
+    first_wave_out(session, first)
     log_in(page)
     page.set_viewport_size(DESKTOP)
     page.goto(f"/status/requests/{first}")
