@@ -113,7 +113,9 @@ class Stack:
 
     def __post_init__(self):
         self.tmp = Path(tempfile.mkdtemp(prefix=f"sio-bench-{self.name}-"))
-        self.db_name = f"sio_bench_{self.name}"
+        # Its own database per run: two benches on one PostgreSQL (two people, or two helpers on a
+        # shared machine) must not drop each other's database mid-build.
+        self.db_name = f"sio_bench_{self.name}_{os.getpid()}"
         self.database_url = f"{PG.replace('postgresql://', 'postgresql+psycopg://')}/{self.db_name}"
         self.redis = RedisServer(self.tmp)
         self.web_port = free_port()
