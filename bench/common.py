@@ -113,7 +113,7 @@ class Stack:
 
     def __post_init__(self):
         self.tmp = Path(tempfile.mkdtemp(prefix=f"sio-bench-{self.name}-"))
-        self.db_name = f"sio_bench_{self.name}"
+        self.db_name = os.environ.get("BENCH_DB_PREFIX", "sio_bench_") + self.name  # others may run the same bench
         self.database_url = f"{PG.replace('postgresql://', 'postgresql+psycopg://')}/{self.db_name}"
         self.redis = RedisServer(self.tmp)
         self.web_port = free_port()
@@ -221,7 +221,7 @@ class Stack:
 
     def start_standin(self) -> subprocess.Popen:
         process = self.spawn(
-            [sys.executable, str(ROOT / "tests" / "twilio_standin.py"), "--port", str(self.standin_port)]
+            [sys.executable, str(ROOT / "tests" / "support" / "twilio_standin.py"), "--port", str(self.standin_port)]
         )
         deadline = time.monotonic() + 10
         while True:
