@@ -223,7 +223,7 @@ class Stack:
 
     def start_standin(self) -> subprocess.Popen:
         process = self.spawn(
-            [sys.executable, str(ROOT / "tests" / "twilio_standin.py"), "--port", str(self.standin_port)]
+            [sys.executable, str(ROOT / "tests" / "support" / "twilio_standin.py"), "--port", str(self.standin_port)]
         )
         deadline = time.monotonic() + 10
         while True:

@@ -30,6 +30,10 @@ def record(
         at=now,
     )
     session.add(event)
+    if request is not None and "events" in request.__dict__:
+        # Its timeline is in memory already (a request just written starts with an empty one):
+        # keep it whole, so that showing it reads nothing again.
+        request.events.append(event)
     return event
 
 

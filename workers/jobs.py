@@ -48,18 +48,19 @@ def run_wave(request_id: int, wave: int) -> None:
         except Conflict as err:
             log.info("workers.jobs.run_wave: %s", err)
             return
-    carry_out(svc, effects)
+        carry_out(svc, effects, session)
 
 
 def handle_event(key: str, payload: dict[str, Any] | None = None) -> None:
     """A text in or a delivery status, written by its webhook: apply it, then act on it. With
     ``payload``, the webhook could not write it (database down): write it first."""
     svc = process_services()
-    with job_session(svc) as session, session.begin():
-        if payload is not None:
-            receive(session, key, payload, utcnow())  # a repeat (written meanwhile) is dropped
-        effects = handle_webhook_event(session, svc.settings, key, utcnow())
-    carry_out(svc, effects)
+    with job_session(svc) as session:
+        with session.begin():
+            if payload is not None:
+                receive(session, key, payload, utcnow())  # a repeat (written meanwhile) is dropped
+            effects = handle_webhook_event(session, svc.settings, key, utcnow())
+        carry_out(svc, effects, session)
 
 
 def send_messages(message_ids: list[int]) -> None:
@@ -86,37 +87,45 @@ def place_call(call_id: int) -> None:
     carry_out(svc, effects)
 
 
-def carry_out(svc: Services, effects: list[Effect]) -> None:
-    """What a job decided, after its commit: its texts due now leave now, from this job, in
-    order (no queue hop); texts due later, waves and calls are enqueued. A provider outage hands the texts to a
-    ``send_messages`` job, which RQ retries."""
+def carry_out(svc: Services, effects: list[Effect], session: Session | None = None) -> None:
+    """What a job decided, after its commit: its texts due now leave first, from this job, in
+    order (no queue hop, and no Redis round trip before the first of them); then texts due
+    later, waves and calls are enqueued, whatever the sending did (a job lost here is the
+    sweeper's: the database holds every due time). A provider outage hands the texts to a
+    ``send_messages`` job, which RQ retries. ``session``: the job's own, its transaction over,
+    to send on the same connection."""
     now = [e for e in effects if isinstance(e, SendMessage) and e.at is None]
-    enqueue(svc.settings, [e for e in effects if e not in now])
+    later = [e for e in effects if e not in now]
     message_ids = [e.message_id for e in now]
-    if not message_ids:
-        return
     try:
-        _send(svc, message_ids)
+        if message_ids:
+            _send(svc, message_ids, session)
     except TransientError as err:
         log.warning("workers.jobs: provider unavailable (%s); the texts go to a job that retries", err)
-        enqueue(svc.settings, [SendMessage(i) for i in message_ids])  # those already sent are skipped
+        later += [SendMessage(i) for i in message_ids]  # those already sent are skipped
+    finally:
+        enqueue(svc.settings, later)
 
 
-def _send(svc: Services, message_ids: list[int]) -> None:
+def _send(svc: Services, message_ids: list[int], session: Session | None = None) -> None:
+    if session is None:
+        with job_session(svc) as own:
+            return _send(svc, message_ids, own)
+    session.expunge_all()  # read afresh, as a new session would (the texts' offers may have moved)
     urls = Urls(svc.settings.public_base_url)
-    with job_session(svc) as session:
-        delivery = deliver_messages(
-            session,
-            svc.telephony,
-            urls,
-            message_ids,
-            utcnow(),
-            settings=svc.settings,
-            refusals=Refusals(svc.settings),
-        )
-    carry_out(svc, delivery.effects)
+    delivery = deliver_messages(
+        session,
+        svc.telephony,
+        urls,
+        message_ids,
+        utcnow(),
+        settings=svc.settings,
+        refusals=Refusals(svc.settings),
+    )
+    carry_out(svc, delivery.effects, session)
     if delivery.transient is not None:
         raise delivery.transient
+    return None
 
 
 def empty_job() -> None:

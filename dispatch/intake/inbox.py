@@ -21,9 +21,10 @@ until that job commits, then finds it handled.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ from dispatch.messaging.deliveries import record_status
 from dispatch.messaging.to_read import keep_for_coordinators
 from dispatch.phones import try_normalize
 from dispatch.telephony.outbox import queue_sms
-from models import WebhookReceipt, is_postgres
+from models import WebhookReceipt
 
 SMS_PREFIX = "sms:"
 STATUS_PREFIX = "sms-status:"
@@ -47,19 +48,33 @@ def first_time(session: Session, key: str, now: datetime) -> bool:
     return _insert(session, key, None, now)
 
 
-def receive(session: Session, key: str, payload: dict[str, Any], now: datetime) -> bool:
-    """Record an event for a job to handle; False when it was already there (a repeat)."""
+def receive(session: Session | Connection, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    """Record an event for a job to handle; False when it was already there (a repeat).
+
+    ``session`` may be a bare connection: the webhook writes its one row on a connection of its
+    own, in autocommit on PostgreSQL (the statement is its own transaction: the row is durable
+    when it returns), with no ORM session to set up."""
     return _insert(session, key, payload, now)
 
 
-def _insert(session: Session, key: str, payload: dict[str, Any] | None, now: datetime) -> bool:
+def _insert(session: Session | Connection, key: str, payload: dict[str, Any] | None, now: datetime) -> bool:
     """``INSERT ... ON CONFLICT DO NOTHING`` on both databases: no exception to catch, and the
-    transaction stays usable."""
-    dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(RECEIPTS).values(
-        key=key[:KEY_LENGTH], payload=payload, handled_at=None if payload is not None else now, created_at=now
-    )
-    return session.execute(statement.on_conflict_do_nothing().returning(RECEIPTS.c.key)).scalar() is not None
+    transaction stays usable. The statement is built once per dialect (building and hashing it
+    cost more than running it)."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    values = {
+        "key": key[:KEY_LENGTH],
+        "payload": payload,
+        "handled_at": None if payload is not None else now,
+        "created_at": now,
+    }
+    return session.execute(_insert_statement(dialect.name == "postgresql"), values).scalar() is not None
+
+
+@lru_cache(maxsize=2)
+def _insert_statement(postgres: bool):
+    dialect = postgresql if postgres else sqlite
+    return dialect.insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.key)
 
 
 def sms_key(message_sid: str) -> str:

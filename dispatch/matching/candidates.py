@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, or_, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import geo
@@ -367,3 +367,60 @@ def _settled(found: list[tuple[float, int]], wanted: int, known: float) -> bool:
         return False
     cut = round(sorted(d for d, _ in found)[wanted - 1], 1)
     return cut + 0.1 <= known
+
+
+def anyone_to_ask(
+    session: Session, request: CareRequest, now: datetime, window: CareWindow, *, radius_steps: tuple[int, ...] = (0,)
+) -> bool:
+    """Whether :func:`rank_candidates` would find anyone at all: the same eligibility (the same
+    SQL conditions, ``_conditions``; the same weekly hours test; the same radius steps, read by
+    the same ``_Ring``), but no fairness figure is read and no order is computed.
+
+    The declared zone is one statement returning its communes' points and the distinct hours
+    rules of its eligible nurses (nurses share a few), so a served zone costs one short
+    statement; only when none of them works in ``window`` are the radius steps read, at once up
+    to the widest (a nurse within any step is a candidate), stopping at the first half that
+    holds one.
+    """
+    communes = request_communes(session, request)
+    if not communes:
+        return False
+    query = _Query(session, request, now, window, communes)
+    rows = query.connection.execute(_declared_hours_statement(bool(query.skill)), query.params).all()
+    if any(row.present and is_available(row.availability, window) for row in rows):
+        return True
+    radii = [r for r in radius_steps if r > 0]
+    centres = list({r.insee: geo.Place(r.insee, r.name, r.department, r.lat, r.lon) for r in rows}.values())
+    if not radii or not centres:
+        return False
+    # The declared zone's eligible nurses are left out of rank_candidates' steps; here they
+    # need not be: none of them works in the window, so none could count in a step either.
+    return bool(_Ring(query, centres, set(), window).step(-math.inf, max(radii), 1))
+
+
+@lru_cache(maxsize=4)
+def _declared_hours_statement(skill: bool):
+    """``_declared_statement`` without the fairness figures, one row per hours rule: the
+    request's communes, each outer-joined to the distinct hours rules of its eligible nurses
+    (``present`` is null for a commune nobody eligible declares)."""
+    communes = bindparam("communes", expanding=True)
+    hours = (
+        select(NurseZone.insee, Nurse.availability, literal(1).label("present"))
+        .join(Nurse, Nurse.id == NurseZone.nurse_id)
+        .where(NurseZone.insee.in_(communes), *_conditions(skill))
+        .distinct()
+        .subquery()
+    )
+    return (
+        select(
+            Commune.insee,
+            Commune.name,
+            Commune.department,
+            Commune.lat,
+            Commune.lon,
+            hours.c.availability,
+            hours.c.present,
+        )
+        .outerjoin(hours, hours.c.insee == Commune.insee)
+        .where(Commune.insee.in_(communes))
+    )

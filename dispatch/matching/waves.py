@@ -27,7 +27,7 @@ from dispatch import geo, lifecycle, texts
 from dispatch.config import Settings
 from dispatch.effects import Effect, RunWave
 from dispatch.lifecycle import AWAITING, FINISHED, CareWindow, OfferStatus, RequestStatus, transition
-from dispatch.matching.candidates import nurse_is_reachable, rank_candidates
+from dispatch.matching.candidates import anyone_to_ask, nurse_is_reachable, rank_candidates
 from dispatch.people import rota
 from dispatch.telephony.outbox import queue_call, queue_sms, queue_sms_many
 from dispatch.timeline import record
@@ -274,9 +274,10 @@ def ends_at_once(session: Session, settings: Settings, request: CareRequest, now
     send a wave or wait for texting hours: its deadline has passed, or it may be texted now and
     nobody at all could be asked (no reachable usual nurse, no candidate in its zone nor within
     ``DISPATCH_RADIUS_KM``). The same rules as ``advance`` and ``plan_next_wave`` (a policy that
-    has candidates always proposes one of them), but cheap: at most one candidate is looked
-    for and no offer history is read, so a request's intake can tell "nobody serves this place"
-    at once and leave the planning of its first wave to the wave job.
+    has candidates always proposes one of them), but cheap: whether anyone at all can be asked
+    (:func:`dispatch.matching.candidates.anyone_to_ask`: no order, no fairness figure, no offer
+    history), so a request's intake can tell "nobody serves this place" at once and leave the
+    planning of its first wave to the wave job.
     """
     if now >= lifecycle.search_deadline(settings, request) - EARLY_TOLERANCE:
         return True
@@ -285,7 +286,7 @@ def ends_at_once(session: Session, settings: Settings, request: CareRequest, now
     window = lifecycle.care_window(settings, request, now)
     if _usual_to_ask(session, request, now, window) is not None:
         return False
-    return not rank_candidates(session, request, now, window, limit=1, radius_steps=settings.radius_km)
+    return not anyone_to_ask(session, request, now, window, radius_steps=settings.radius_km)
 
 
 def new_round(

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import geo
 from dispatch.config import Settings
@@ -99,6 +100,9 @@ def create_request(
         request.needs_attention, request.attention_reason = False, None
     session.add(request)
     session.flush()
+    # A new request has no event yet: say so, and ``record`` keeps the list as it adds them,
+    # so the channel's answer (the API shows the timeline) reads nothing after the commit.
+    set_committed_value(request, "events", [])
     who = actor or (new.requester.name if new.requester else new.callback_phone) or "demandeur"
     record(
         session,

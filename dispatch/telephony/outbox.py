@@ -194,11 +194,16 @@ def deliver_messages(
     to raise after enqueueing ``effects``: the job's retry sends it and the ones after it.
     """
     delivery = Delivery()
-    with session.begin():
+    reading = session.begin()  # the read and the first text's claim: one transaction, one COMMIT
+    try:
         outgoing = _load(session, message_ids)
+    except BaseException:
+        reading.rollback()
+        raise
     for text in outgoing:
         message = text.message
-        with session.begin():
+        with reading if reading is not None else session.begin():
+            reading = None
             if not _claim(session, Message, [message.id], now, _OFFER_STILL_OPEN):
                 _cancel_if_stale(session, message, now)
                 continue
@@ -219,6 +224,8 @@ def deliver_messages(
             delivery.effects += _refused(session, message.id, err, now, refusals)
             continue
         delivery.effects += _record_sent(session, text, sent.sid, now, settings)
+    if reading is not None:  # nothing to send
+        reading.commit()
     return delivery
 
 

@@ -18,7 +18,7 @@ from dispatch.effects import RunWave
 from dispatch.lifecycle import RequestStatus
 from dispatch.matching import waves
 from dispatch.requests.create import NewRequest, create_request
-from models import Event, Offer
+from models import Event, NurseAbsence, Offer
 from tests.support.helpers import make_nurse, no_planning
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -141,6 +141,23 @@ CASES = {
         {"start_at": MONDAY_10 + timedelta(days=3), "has_start_time": True},
         MONDAY_10,
     ),
+    "a paused zone nurse": (
+        {"zone": SAINT_CHAMOND, "nurse": {"paused_until": MONDAY_10 + timedelta(days=1)}},
+        {},
+        MONDAY_10,
+    ),
+    "an opted-out zone nurse": ({"zone": SAINT_CHAMOND, "nurse": {"opted_out_at": MONDAY_10}}, {}, MONDAY_10),
+    "an absent zone nurse": ({"zone": SAINT_CHAMOND, "absent": True}, {}, MONDAY_10),
+    "a weekday nurse, for a sunday": (
+        {"zone": SAINT_CHAMOND, "availability": "mon-fri 08:00-18:00"},
+        {"start_at": SUNDAY_10, "has_start_time": True},
+        SUNDAY_10 - timedelta(hours=2),
+    ),
+    "a weekday nurse within the radius, for a monday": (
+        {"zone": FIRMINY, "radius": "0,20", "availability": "mon-fri 08:00-18:00"},
+        {"start_at": MONDAY_10 + timedelta(days=7), "has_start_time": True},
+        MONDAY_10,
+    ),
     "nobody, starting in three days": (
         {},
         {"start_at": MONDAY_10 + timedelta(days=3), "has_start_time": True},
@@ -158,7 +175,7 @@ def test_the_intakes_decision_is_the_one_advance_takes(raw_session, database_url
         env["DISPATCH_GIVE_UP_S"] = world["give_up_s"]
     settings = _settings(database_url, tmp_path, **env)
     if "zone" in world:
-        make_nurse(
+        zone_nurse = make_nurse(
             raw_session,
             "Zone",
             "06 20 00 00 00",
@@ -166,6 +183,10 @@ def test_the_intakes_decision_is_the_one_advance_takes(raw_session, database_url
             skills=world.get("skills", ()),
             availability=world.get("availability", ""),
         )
+        for key, value in world.get("nurse", {}).items():
+            setattr(zone_nurse, key, value)
+        if world.get("absent"):
+            raw_session.add(NurseAbsence(nurse_id=zone_nurse.id, starts_on=now.date(), ends_on=now.date()))
     usual_phone = None
     if "usual" in world:
         usual = make_nurse(raw_session, "Usual", "06 21 00 00 01", [FIRMINY])  # her zones do not matter
@@ -182,4 +203,124 @@ def test_the_intakes_decision_is_the_one_advance_takes(raw_session, database_url
     expected = {"nobody serves it", "a paused usual nurse", "a nurse without the care's skill"}
     expected |= {"a nurse off at that time", "a nurse beyond the radius", "no time left", "nobody, urgent at night"}
     expected |= {"nobody, on a Sunday", "nobody, on a public holiday", "nobody, starting in three days"}
+    expected |= {
+        "a paused zone nurse",
+        "an opted-out zone nurse",
+        "an absent zone nurse",
+        "a weekday nurse, for a sunday",
+    }
     assert ended_at_once == (case in expected)
+
+
+# The existence query behind the intake's decision, against the ranking it stands for: for each
+# world (one nurse, what keeps her out or lets her in) and each clock, ``anyone_to_ask`` must say
+# what ``rank_candidates(limit=1)`` finds. ``expected``: the clocks at which she can be asked.
+THREE_DAYS_AHEAD, FOR_SUNDAY = "for thursday 10:00", "for sunday 10:00"
+SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=PARIS)
+# When the request is made, and when the care starts (None: as soon as possible, 24 hours).
+CLOCKS = {
+    "monday 10:00": (MONDAY_10, None),
+    "monday 21:00": (MONDAY_21, None),
+    "tuesday 06:00": (TUESDAY_06, None),
+    "sunday 10:00": (SUNDAY_10, None),
+    "christmas 10:00": (CHRISTMAS_10, None),
+    THREE_DAYS_AHEAD: (MONDAY_10, MONDAY_10 + timedelta(days=3)),
+    FOR_SUNDAY: (SATURDAY_10, SUNDAY_10),
+}
+EVERY_CLOCK = set(CLOCKS)
+WORLDS = {
+    "a zone nurse": ({}, EVERY_CLOCK),
+    "paused until tuesday": (
+        {"paused_until": TUESDAY_06 - timedelta(hours=1)},
+        EVERY_CLOCK - {"monday 10:00", "monday 21:00", THREE_DAYS_AHEAD},
+    ),
+    "opted out": ({"opted_out_at": MONDAY_10 - timedelta(days=30)}, set()),
+    "deactivated": ({"deactivated_at": MONDAY_10 - timedelta(days=30)}, set()),
+    "absent on monday": (
+        {"absent": (MONDAY_10.date(), MONDAY_10.date())},
+        EVERY_CLOCK - {"monday 10:00", "monday 21:00"},
+    ),
+    "absent on the thursday": (
+        {"absent": (MONDAY_10.date() + timedelta(days=3),) * 2},
+        EVERY_CLOCK - {THREE_DAYS_AHEAD},
+    ),
+    "without the care's skill": ({"skills": ["pansement"], "care_type": "perfusion"}, set()),
+    "with the care's skill": ({"skills": ["perfusion"], "care_type": "perfusion"}, EVERY_CLOCK),
+    # As soon as possible reaches 24 hours ahead: Monday's morning from Sunday 10:00 or Monday 21:00.
+    "weekdays only": ({"availability": "mon-fri 08:00-18:00"}, EVERY_CLOCK - {FOR_SUNDAY}),
+    "declined this request": ({"declined": True}, set()),
+    "within the radius": ({"zone": FIRMINY, "radius": "0,10,20"}, EVERY_CLOCK),
+    "within the radius, weekdays only": (
+        {"zone": FIRMINY, "radius": "0,20", "availability": "mon-fri 08:00-18:00"},
+        EVERY_CLOCK - {FOR_SUNDAY},
+    ),
+    "within the radius, mornings only": (
+        {"zone": FIRMINY, "radius": "0,20", "availability": "mon-sun 07:00-09:00"},
+        EVERY_CLOCK - {FOR_SUNDAY, THREE_DAYS_AHEAD},
+    ),
+    "within the radius, paused": (
+        {"zone": FIRMINY, "radius": "0,20", "paused_until": CHRISTMAS_10 + timedelta(days=1)},
+        set(),
+    ),
+    "beyond the radius": ({"zone": FIRMINY, "radius": "0,1"}, set()),
+    "no radius": ({"zone": FIRMINY}, set()),
+}
+
+
+@pytest.mark.parametrize("world", list(WORLDS))
+def test_anyone_to_ask_finds_whom_rank_candidates_would(raw_session, database_url, tmp_path, world):
+    from dispatch import lifecycle
+    from dispatch.lifecycle import OfferStatus
+    from dispatch.matching.candidates import anyone_to_ask, rank_candidates
+    from models import CareRequest
+
+    traits, expected = WORLDS[world]
+    settings = _settings(database_url, tmp_path, DISPATCH_RADIUS_KM=traits.get("radius", "0"))
+    nurse = make_nurse(
+        raw_session,
+        "N",
+        "06 20 00 00 00",
+        [traits.get("zone", SAINT_CHAMOND)],
+        skills=traits.get("skills", ()),
+        availability=traits.get("availability", ""),
+    )
+    for key in ("paused_until", "opted_out_at", "deactivated_at"):
+        setattr(nurse, key, traits.get(key))
+    if "absent" in traits:
+        raw_session.add(NurseAbsence(nurse_id=nurse.id, starts_on=traits["absent"][0], ends_on=traits["absent"][1]))
+    found = set()
+    for clock, (now, start_at) in CLOCKS.items():
+        request = CareRequest(
+            reference=f"7{len(found)}{list(CLOCKS).index(clock):04d}",
+            channel="api",
+            insee=SAINT_CHAMOND,
+            postcode="42400",
+            care_type=traits.get("care_type", "pansement"),
+            start_at=start_at,
+            has_start_time=start_at is not None,
+            status=RequestStatus.OPEN,
+            round=1,
+            created_at=now,
+        )
+        raw_session.add(request)
+        raw_session.flush()
+        if traits.get("declined"):
+            raw_session.add(
+                Offer(
+                    request_id=request.id,
+                    nurse_id=nurse.id,
+                    wave=1,
+                    round=1,
+                    status=OfferStatus.DECLINED,
+                    created_at=now,
+                )
+            )
+            request.round = 2  # a later round: she said no once, never again
+        raw_session.flush()
+        window = lifecycle.care_window(settings, request, now)
+        ranked = rank_candidates(raw_session, request, now, window, limit=1, radius_steps=settings.radius_km)
+        anyone = anyone_to_ask(raw_session, request, now, window, radius_steps=settings.radius_km)
+        assert anyone == bool(ranked), clock
+        if anyone:
+            found.add(clock)
+    assert found == expected
