@@ -237,7 +237,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults, *, strategie
     parser.add_argument("--warmup-days", type=int, default=defaults.warmup_days, help=warmup)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--strategies", default=strategies, help="comma-separated among: " + ", ".join(SHORT_NAMES))
-    parser.add_argument("--texting-hours", default=defaults.texting_hours, help="NURSE_TEXTING_HOURS ('' for always)")
+    parser.add_argument(
+        "--texting-hours",
+        default=defaults.texting_hours,
+        help="NURSE_TEXTING_HOURS (00:00-24:00 for always; '' is the default 07:30-20:30)",
+    )
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="strategies run in parallel")
     parser.add_argument(
         "--delivery",
