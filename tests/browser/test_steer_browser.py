@@ -43,7 +43,9 @@ def first_wave_out(session, reference: str) -> None:
         lambda: (
             fresh(session)
             or session.scalar(
-                select(Offer.id).join(CareRequest, Offer.request_id == CareRequest.id).where(CareRequest.reference == reference)
+                select(Offer.id)
+                .join(CareRequest, Offer.request_id == CareRequest.id)
+                .where(CareRequest.reference == reference)
             )
         ),
         what=f"the first wave of {reference}",
