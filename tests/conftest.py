@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
+from werkzeug.routing import Rule
 
 from dispatch.app.factory import create_app
 from dispatch.app.migrate import upgrade
@@ -78,6 +79,31 @@ def _guard_fixed_ports(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_guard_fixed_ports)
+
+
+# --- one compiled URL builder per route for the whole session ------------------------------------
+#
+# Nearly every test builds its own app (its own database, Redis and settings), and werkzeug
+# compiles two Python functions (``ast`` + ``compile``) for each of the app's ~320 routes every
+# time: 0.25-0.8 s per ``create_app``, most of the suite's setup. The function werkzeug compiles
+# depends only on the rule's text, its parsed parts, its defaults and ``append_unknown`` (the
+# converters are reached through ``self`` at call time), so the same rule gets the same function:
+# each one is compiled once and reused. Routing itself (matching, building, converters) is
+# werkzeug's own, unchanged.
+_BUILDERS: dict[tuple, object] = {}
+_compile_builder = Rule._compile_builder
+
+
+def _shared_builder(self: Rule, append_unknown: bool = True):
+    defaults = self.defaults or {}
+    key = (self.rule, tuple(self._trace), tuple((k, repr(v)) for k, v in defaults.items()), append_unknown)
+    builder = _BUILDERS.get(key)
+    if builder is None:
+        builder = _BUILDERS[key] = _compile_builder(self, append_unknown)
+    return builder
+
+
+Rule._compile_builder = _shared_builder
 
 
 @pytest.fixture(autouse=True)
