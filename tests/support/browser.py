@@ -97,7 +97,10 @@ class LiveServer:
         self.app = create_app(self.env)
         self.settings = self.app.extensions["sio"].settings
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+        # A short poll interval makes the shutdown quick (werkzeug's default waits up to 0.5 s).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
