@@ -151,13 +151,36 @@ def database_template(tmp_path_factory):
     return str(path)
 
 
+#: The tables a test has touched: rows in them, or their id sequence used since its restart (a
+#: rolled-back insert uses one too). Every other table is as a TRUNCATE ... RESTART IDENTITY would
+#: leave it, so only these are emptied (truncating all ~26 tables cost 0.2-0.7 s per test).
+_DIRTY_SEQUENCES = """
+SELECT c.relname FROM pg_class s
+JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass
+    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+JOIN pg_class c ON c.oid = d.refobjid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE s.relkind = 'S' AND n.nspname = current_schema()
+    AND CASE WHEN s.relkind = 'S' THEN pg_sequence_last_value(s.oid) END IS NOT NULL
+"""
+
+
+def _empty_pg_tables(engine) -> None:
+    """Empty (and restart the ids of) every table but the communes, as a test left them."""
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
+    with_rows = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in tables)
+    with engine.begin() as conn:
+        dirty = set(conn.scalars(text(with_rows))) | set(conn.scalars(text(_DIRTY_SEQUENCES)))
+        dirty &= set(tables)
+        if dirty:
+            conn.execute(text(f"TRUNCATE {', '.join(sorted(dirty))} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
 def database_url(database_template, tmp_path):
     if USE_PG:
         engine = make_engine(PG_URL)
-        tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        _empty_pg_tables(engine)
         engine.dispose()
         return PG_URL
     path = tmp_path / "sio.db"
