@@ -20,11 +20,8 @@ from dispatch.people.tokens import issue_token
 from models import CareRequest, Requester
 from tests.support.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LiveServer,
     WorkerProcess,
-    chromium_or_skip,
     fresh,
     wait_for,
 )
@@ -34,15 +31,6 @@ TIMEOUT_MS = 20_000
 USUAL_NURSE = "Sophie Martin"
 USUAL_NURSE_PHONE = "+33604332181"
 EHPAD_PHONE = "+33465712010"
-
-
-@pytest.fixture
-def browser():
-    sync_playwright = chromium_or_skip()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

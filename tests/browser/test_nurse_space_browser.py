@@ -18,13 +18,10 @@ from dispatch.people.tokens import issue_token
 from models import CareRequest, Message, Nurse, Offer
 from tests.support.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     EMAIL,
     PASSWORD,
     LiveServer,
     WorkerProcess,
-    chromium_or_skip,
     fresh,
     make_coordinator,
     wait_for,
@@ -36,15 +33,6 @@ TIMEOUT_MS = 20_000
 SOPHIE, NADIA, NEWCOMER = "+33604332181", "+33686379402", "+33611223344"
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1366, "height": 900}
-
-
-@pytest.fixture
-def browser():
-    sync_playwright = chromium_or_skip()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

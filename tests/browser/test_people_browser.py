@@ -16,21 +16,12 @@ from sqlalchemy import select
 
 from dispatch.app.demo import COORDINATOR_EMAIL, COORDINATOR_PASSWORD, seed_demo
 from models import Coordinator, Nurse, Pole, RotaException, RotaShift
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer, chromium_or_skip, fresh
+from tests.support.browser import ARTIFACTS, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000
 WIDTHS = (1366, 390)
 SHOTS = Path("/tmp/sio-people")
-
-
-@pytest.fixture
-def browser():
-    sync_playwright = chromium_or_skip()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

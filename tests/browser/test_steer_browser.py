@@ -16,8 +16,8 @@ from tests.support.browser import fresh, wait_for
 from tests.support.helpers import sign
 
 pytestmark = pytest.mark.browser
-# The demo region on a live server with a worker, and a coordinator's Chromium (test_browser's fixtures).
-browser, service, page = base.browser, base.service, base.page
+# The demo region on a live server with a worker, and a coordinator's Chromium (test_browser's
+# fixtures, shared by conftest.py).
 api_request, log_in, shot = base.api_request, base.log_in, base.shot
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 

@@ -97,7 +97,10 @@ class LiveServer:
         self.app = create_app(self.env)
         self.settings = self.app.extensions["sio"].settings
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+        # A short poll interval makes the shutdown quick (werkzeug's default waits up to 0.5 s).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
@@ -126,7 +129,26 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        self._wait_until_listening()
         return self
+
+    def _wait_until_listening(self, timeout: float = 90.0) -> None:
+        """Return once the worker listens on its queue: its start (imports, the app) takes a few
+        seconds, up to tens on a loaded machine, and is not what the tests' own waits measure."""
+        import redis
+        from rq import Worker
+
+        connection = redis.Redis.from_url(self.env["REDIS_URL"])
+        deadline = time.monotonic() + timeout
+        while not any(w.pid == self.process.pid for w in Worker.all(connection=connection)):
+            if self.process.poll() is not None:
+                self.__exit__()
+                pytest.fail(f"sio worker exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                self.__exit__()
+                pytest.fail(f"sio worker did not start in {timeout:.0f} s: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        connection.close()
 
     def __exit__(self, *_exc) -> None:
         self.process.terminate()
