@@ -38,7 +38,7 @@ from dispatch.services import reset_services
 from models import Call, CareRequest, Event, Message, Offer, WebhookReceipt, make_engine
 from tests.conftest import IN_CI, PG_RESTART, USE_PG
 from tests.support import scenario
-from tests.support.helpers import post_signed
+from tests.support.helpers import post_signed, signal_handlers_kept
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from workers.queue import enqueue, get_queue, redis_connection
@@ -67,7 +67,8 @@ class Service:
         deadline = time.monotonic() + timeout
         while True:
             worker = SimpleWorker([get_queue(self.settings)], connection=redis_connection(self.settings))
-            worker.work(burst=True, with_scheduler=until is not None, logging_level="WARNING")
+            with signal_handlers_kept():
+                worker.work(burst=True, with_scheduler=until is not None, logging_level="WARNING")
             if until is None or until():
                 return
             assert time.monotonic() < deadline, "work did not finish in time"

@@ -36,3 +36,17 @@ def test_the_postgresql_restart_runs_only_when_asked_for(monkeypatch):
     monkeypatch.setattr(test_faults, "PG_RESTART", True)
     test_faults.asked_to_restart()
     assert "export TEST_PG_RESTART=1" in (ROOT / ".ci" / "run").read_text()  # CI asks for it
+
+
+def test_an_in_process_worker_leaves_ctrl_c_and_sigterm_to_pytest(settings):
+    """RQ's ``work`` installs its warm-shutdown handlers and a burst leaves them behind: Ctrl-C
+    and a CI runner's SIGTERM then raised RQ's StopRequested in the next test, and the run went
+    on. Every in-process worker of the suite gives the handlers back."""
+    import signal
+
+    from tests.support import helpers, scenario
+
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    scenario.work(settings)
+    helpers.run_jobs(settings)
+    assert {number: signal.getsignal(number) for number in before} == before

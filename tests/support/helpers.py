@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -122,11 +124,25 @@ def run_jobs(settings, rounds: int = 10) -> None:
 
     queue = get_queue(settings)
     for _ in range(rounds):
-        SimpleWorker([queue], connection=redis_connection(settings)).work(
-            burst=True, with_scheduler=True, logging_level="WARNING"
-        )
+        with signal_handlers_kept():
+            SimpleWorker([queue], connection=redis_connection(settings)).work(
+                burst=True, with_scheduler=True, logging_level="WARNING"
+            )
         if queue.count == 0:
             return
+
+
+@contextmanager
+def signal_handlers_kept() -> Iterator[None]:
+    """Give pytest its SIGINT and SIGTERM handlers back after an in-process RQ worker: ``work``
+    installs its warm-shutdown handlers and a burst leaves them, so Ctrl-C or a CI runner's
+    SIGTERM became RQ's StopRequested inside whichever test ran next, and the run went on."""
+    kept = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
 
 
 def sms(client, sender: str, body: str, sid: str | None = None):

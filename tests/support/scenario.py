@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from dispatch.people.tokens import issue_token
 from models import CareRequest, Message, Offer
-from tests.support.helpers import make_nurse, make_requester, post_signed
+from tests.support.helpers import make_nurse, make_requester, post_signed, signal_handlers_kept
 from workers.queue import get_queue, redis_connection
 
 INSEE = "42207"  # Saint-Chamond, the only commune of 42400
@@ -46,7 +46,10 @@ def post_request(client, token: str, **fields):
 
 def work(settings) -> None:
     """Run every job that is due now, in this process."""
-    SimpleWorker([get_queue(settings)], connection=redis_connection(settings)).work(burst=True, with_scheduler=False)
+    with signal_handlers_kept():
+        SimpleWorker([get_queue(settings)], connection=redis_connection(settings)).work(
+            burst=True, with_scheduler=False
+        )
 
 
 def reply(client, phone: str, body: str, sid: str | None = None):
