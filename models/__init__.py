@@ -2,7 +2,7 @@
 
 from models.access import CoordinatorSession, LoginThrottle
 from models.base import Base, utcnow
-from models.db import is_postgres, make_engine, make_sessionmaker, unpinged
+from models.db import is_postgres, make_engine, make_sessionmaker
 from models.geo import Commune, Postcode
 from models.nurse_space import NurseChange, NurseLink, NurseRegistration, NurseSession
 from models.people import ApiToken, Coordinator, Nurse, NurseAbsence, NurseSkill, NurseZone, Requester, RequesterPhone
@@ -41,7 +41,6 @@ __all__ = [
     "RotaException",
     "RotaShift",
     "WebhookReceipt",
-    "unpinged",
     "is_postgres",
     "make_engine",
     "make_sessionmaker",

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -45,44 +41,9 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
 
         return engine
-    pre_ping = kwargs.pop("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)
-    engine = create_engine(url, **kwargs)
-    if pre_ping:
-        _ping_on_checkout(engine)
-    return engine
-
-
-# Whether a pool checkout pings its connection first (see ``unpinged``).
-_PING = ContextVar("sio_ping_on_checkout", default=True)
-
-
-def _ping_on_checkout(engine: Engine) -> None:
-    """SQLAlchemy's pre-ping, as a checkout event so that a caller may do without it: a
-    connection found dead (a database restart) is replaced before anyone uses it."""
-
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, _record, _proxy):
-        if not _PING.get():
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as err:
-            if engine.dialect.is_disconnect(err, dbapi_connection, None):
-                raise DisconnectionError() from err  # the pool drops it and checks out another
-            raise
-
-
-@contextmanager
-def unpinged() -> Iterator[None]:
-    """Inside, a checkout does not ping its connection (one round trip saved per checkout): for
-    a caller that runs one statement and retries it on a fresh connection when it fails on a
-    dead one (``err.connection_invalidated``), as ``/webhooks/sms`` does."""
-    token = _PING.set(False)
-    try:
-        yield
-    finally:
-        _PING.reset(token)
+    return create_engine(url, **kwargs)
 
 
 def _private_sqlite_file(url: str) -> None:

@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.app.context import DATABASE_DOWN, services
 from dispatch.clock import utcnow
 from dispatch.effects import HandleEvent
-from dispatch.intake.inbox import receive, sms_key, status_key
-from models import unpinged
+from dispatch.intake.inbox import receive_committed, sms_key, status_key
 from webhooks.forms import field, query_id
 from webhooks.security import twilio_only
 from webhooks.twiml import twiml
@@ -58,7 +55,7 @@ def _received(key: str, event: dict) -> Response:
     svc, now = services(), utcnow()
     settings = svc.settings
     try:
-        new = _store(svc.engine, key, event, now)
+        new = receive_committed(svc.engine, key, event, now)
     except DATABASE_DOWN as err:
         # Twilio would not send the text again: keep it in Redis, for a job to write and
         # handle when the database is back. With Redis down too, say so (503).
@@ -67,30 +64,3 @@ def _received(key: str, event: dict) -> Response:
     if new:
         enqueue(settings, [HandleEvent(key)])
     return twiml(EMPTY)
-
-
-def _store(engine: Engine, key: str, event: dict, now) -> bool:
-    """Write the event's receipt, committed before Twilio is answered: one row, on a connection
-    of the pool and no ORM session (nothing else is read or written). On PostgreSQL the INSERT
-    runs in autocommit, its own transaction: no COMMIT round trip after it; and the connection
-    is taken without the pool's ping (a round trip as dear as the INSERT): a connection that
-    died with a database restart fails the INSERT instead, the pool drops it and every one as
-    old, and the INSERT runs once more on a new one. (Had the dead one written the row, the
-    second finds it there and enqueues nothing: the sweeper hands the event to a job.)"""
-    if engine.dialect.name != "postgresql":
-        with engine.begin() as connection:  # SQLite: BEGIN IMMEDIATE, as every writer there
-            return receive(connection, key, event, now)
-    try:
-        return _autocommit_insert(engine, key, event, now)
-    except DBAPIError as err:
-        if not err.connection_invalidated:
-            raise
-        log.info("webhooks.sms: a dead database connection (%s); once more on a new one", type(err).__name__)
-        return _autocommit_insert(engine, key, event, now)
-
-
-def _autocommit_insert(engine: Engine, key: str, event: dict, now) -> bool:
-    with unpinged():
-        connection = engine.connect()
-    with connection.execution_options(isolation_level="AUTOCOMMIT"):
-        return receive(connection, key, event, now)

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,10 +51,19 @@ def first_time(session: Session, key: str, now: datetime) -> bool:
 def receive(session: Session | Connection, key: str, payload: dict[str, Any], now: datetime) -> bool:
     """Record an event for a job to handle; False when it was already there (a repeat).
 
-    ``session`` may be a bare connection: the webhook writes its one row on a connection of its
-    own, in autocommit on PostgreSQL (the statement is its own transaction: the row is durable
-    when it returns), with no ORM session to set up."""
+    ``session`` may be a bare connection (:func:`receive_committed`)."""
     return _insert(session, key, payload, now)
+
+
+def receive_committed(engine: Engine, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    """:func:`receive` on a connection of its own, committed when it returns (what a webhook does
+    before it answers Twilio): no ORM session; on PostgreSQL the INSERT runs in autocommit, its
+    own transaction, so no COMMIT round trip follows it."""
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:  # SQLite: BEGIN IMMEDIATE, as every writer there
+            return receive(connection, key, payload, now)
+    with engine.connect() as connection:
+        return receive(connection.execution_options(isolation_level="AUTOCOMMIT"), key, payload, now)
 
 
 def _insert(session: Session | Connection, key: str, payload: dict[str, Any] | None, now: datetime) -> bool:

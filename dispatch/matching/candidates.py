@@ -240,6 +240,11 @@ def _fairness_columns():
     return accepted_30d.label("acc"), last_offer.label("last")
 
 
+# Where a request's commune is, as both declared-zone statements return it (a radius step
+# needs no query of its own).
+_PLACE_COLUMNS = (Commune.insee, Commune.name, Commune.department, Commune.lat, Commune.lon)
+
+
 @lru_cache(maxsize=8)
 def _declared_statement(skill: bool):
     """The request's communes, each outer-joined to its eligible nurses (none: one row of
@@ -253,11 +258,7 @@ def _declared_statement(skill: bool):
     )
     return (
         select(
-            Commune.insee,
-            Commune.name,
-            Commune.department,
-            Commune.lat,
-            Commune.lon,
+            *_PLACE_COLUMNS,
             nurses.c.id,
             nurses.c.availability,
             nurses.c.acc,
@@ -413,11 +414,7 @@ def _declared_hours_statement(skill: bool):
     )
     return (
         select(
-            Commune.insee,
-            Commune.name,
-            Commune.department,
-            Commune.lat,
-            Commune.lon,
+            *_PLACE_COLUMNS,
             hours.c.availability,
             hours.c.present,
         )
